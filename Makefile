@@ -1,0 +1,56 @@
+# emollama — one entry point for a new user.  `make demo`, `make test`, `make bench`.
+# Every target creates (or reuses) .venv, installs the CPU torch first so pip never resolves a CUDA build,
+# and never installs torchvision (it breaks transformers/peft imports on CPU-only machines; see docs).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip --disable-pip-version-check
+# On a machine with internet, point this at the PyTorch CPU index to avoid CUDA wheels, e.g.
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+PYTEST_ARGS ?=
+
+.PHONY: help env env-test env-demo env-bench demo test test-slow bench lint clean
+
+help:
+	@echo "make demo     create .venv and run the main job on sample media"
+	@echo "make test     create .venv and run the test suite (fast tier)"
+	@echo "make test-slow  also run tests that load real registry weights (SmolLM2 ...)"
+	@echo "make bench    run every benchmark in bench/ and write bench/results/*.json"
+
+$(VENV)/.torch:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24"
+	$(PIP) install -q $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
+	@touch $@
+
+$(VENV)/.core: $(VENV)/.torch pyproject.toml
+	$(PIP) install -q -e ".[video,test,gguf]"
+	@$(VPY) -c "import importlib.util as u, sys; sys.exit('torchvision is installed in $(VENV); remove it: it breaks transformers on CPU' if u.find_spec('torchvision') else 0)"
+	@touch $@
+
+env: $(VENV)/.core
+
+test: env
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: env
+	$(VPY) scripts/install_slow_assets.py
+	EMOLLAMA_RUN_SLOW=1 $(VPY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+demo: env
+	$(VENV)/bin/emollama demo
+
+bench: env
+	$(VPY) scripts/install_slow_assets.py
+	$(VPY) bench/run_all.py
+
+lint: env
+	$(PIP) install -q "ruff>=0.6"
+	$(VENV)/bin/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

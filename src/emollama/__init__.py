@@ -1,0 +1,34 @@
+"""emollama: EMO-LLaMA (LLaMA-VID + Face Info Mining + AGR prompt) and a CPU face analyzer.
+
+Public names are imported lazily so `import emollama` stays cheap (no torch or transformers import at load time).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "EmoLlamaConfig": "emollama.model.configuration",
+    "EmoLlamaFaceConfig": "emollama.model.configuration",
+    "EmoLlamaForConditionalGeneration": "emollama.model.modeling",
+    "EmoLlamaProcessor": "emollama.model.processor",
+    "FacePrior": "emollama.model.face_inputs",
+    "FacePriorBatch": "emollama.model.face_inputs",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from emollama.model.configuration import EmoLlamaConfig, EmoLlamaFaceConfig
+    from emollama.model.face_inputs import FacePrior, FacePriorBatch
+    from emollama.model.modeling import EmoLlamaForConditionalGeneration
+    from emollama.model.processor import EmoLlamaProcessor
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'emollama' has no attribute {name!r}")

@@ -1,0 +1,121 @@
+"""Typed containers for facial priors, and packing them into the flat tensors the model consumes.
+
+A `FacePrior` describes ONE face over T frames (T=1 for an image). The model never sees the dataclass: the
+processor packs a list of them (one per `<face>` placeholder) with `pack_face_priors` into plain tensors so
+that HF utilities (generate, Trainer, peft) pass them through untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import torch
+import yaml
+
+from emollama.model.configuration import EmoLlamaFaceConfig
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+@dataclass
+class FacePrior:
+    """Facial prior of one face over T frames. Every array's first dim is T.
+
+    Attributes:
+        landmarks: (T, K, 2) x, y normalised to [0, 1] of the face crop.
+        blendshapes: (T, B) AU-like scores in [0, 1] (MediaPipe's 52 blendshapes, or zeros).
+        pose: (T, 3) yaw, pitch, roll in radians.
+        age_probs: (T, A) distribution over age groups; gender_probs: (T, G); race_probs: (T, R) or None.
+        embedding: (T, E) global face embedding (e.g. FaceXFormer pooled map) or None.
+        crops: (T, 3, H, W) face crops preprocessed for the vision tower, or None.
+        valid: (T,) bool, False where no face was found on that frame.
+    """
+
+    landmarks: ArrayLike
+    blendshapes: ArrayLike
+    pose: ArrayLike
+    age_probs: ArrayLike
+    gender_probs: ArrayLike
+    race_probs: ArrayLike | None = None
+    embedding: ArrayLike | None = None
+    crops: ArrayLike | None = None
+    valid: ArrayLike | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.landmarks.shape[0])
+
+    def vector(self, cfg: EmoLlamaFaceConfig) -> torch.Tensor:
+        """(T, cfg.prior_dim) global prior vector; raises if a width disagrees with the config."""
+        parts = [
+            ("blendshapes", self.blendshapes, cfg.num_blendshapes),
+            ("pose", self.pose, 3),
+            ("age_probs", self.age_probs, cfg.num_age_bins),
+            ("gender_probs", self.gender_probs, cfg.num_genders),
+            ("race_probs", self.race_probs, cfg.num_races),
+            ("embedding", self.embedding, cfg.embedding_dim),
+        ]
+        t = self.num_frames
+        out = []
+        for name, value, width in parts:
+            if width == 0:
+                continue
+            if value is None:
+                raise ValueError(f"FacePrior.{name} is None but face_config expects width {width}")
+            v = torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value, dtype=torch.float32)
+            if tuple(v.shape) != (t, width):
+                raise ValueError(f"FacePrior.{name}: expected shape ({t}, {width}), got {tuple(v.shape)}")
+            out.append(v)
+        return torch.cat(out, dim=-1)
+
+
+def _t(x: ArrayLike) -> torch.Tensor:
+    return x if torch.is_tensor(x) else torch.from_numpy(np.ascontiguousarray(x))
+
+
+def pack_face_priors(priors: list[FacePrior], cfg: EmoLlamaFaceConfig) -> dict[str, torch.Tensor]:
+    """Flatten N priors (T_n frames each) into model kwargs.
+
+    Returns:
+        face_prior_values (F, prior_dim), face_landmarks (F, K, 2), face_frame_counts (N,), face_frame_mask (F,)
+        and, when every prior has crops, face_pixel_values (F, 3, H, W). F = sum of T_n.
+    """
+    if not priors:
+        return {}
+    for p in priors:
+        k = p.landmarks.shape[1]
+        if k != cfg.num_landmarks:
+            raise ValueError(
+                f"FacePrior has {k} landmarks but face_config.num_landmarks={cfg.num_landmarks} "
+                f"(layout {cfg.landmark_layout!r})"
+            )
+    out = {
+        "face_prior_values": torch.cat([p.vector(cfg) for p in priors]),
+        "face_landmarks": torch.cat([_t(p.landmarks).float() for p in priors]),
+        "face_frame_counts": torch.tensor([p.num_frames for p in priors], dtype=torch.long),
+        "face_frame_mask": torch.cat(
+            [
+                torch.ones(p.num_frames, dtype=torch.bool) if p.valid is None else _t(p.valid).bool()
+                for p in priors
+            ]
+        ),
+    }
+    if cfg.use_crop_features and all(p.crops is not None for p in priors):
+        out["face_pixel_values"] = torch.cat([_t(p.crops).float() for p in priors])
+    return out
+
+
+@lru_cache(maxsize=None)
+def region_table(layout: str) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """(region names, landmark indices per region) for a landmark layout (resources/landmark_regions.yaml)."""
+    text = resources.files("emollama.resources").joinpath("landmark_regions.yaml").read_text()
+    data = yaml.safe_load(text)
+    layouts = data["layouts"]
+    if layout not in layouts:
+        raise KeyError(f"unknown landmark layout {layout!r}; available: {sorted(layouts)}")
+    names = tuple(data["regions"])
+    return names, tuple(tuple(layouts[layout][n]) for n in names)

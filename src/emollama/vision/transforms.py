@@ -1,0 +1,52 @@
+"""Frame preprocessing from a tower's `Preprocess` declaration (PIL + numpy + torch; no torchvision)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from emollama.vision.towers import Preprocess
+
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def to_pil_rgb(frame: Image.Image | np.ndarray) -> Image.Image:
+    """Any PIL image or (H, W[, C]) uint8 array -> RGB PIL image (grayscale and RGBA are converted)."""
+    if isinstance(frame, np.ndarray):
+        if frame.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 arrays, got {frame.dtype}")
+        frame = Image.fromarray(frame)
+    return frame if frame.mode == "RGB" else frame.convert("RGB")
+
+
+def expand_to_square(img: Image.Image, mean: tuple[float, float, float]) -> Image.Image:
+    """Centre the image on a square canvas filled with the mean colour (LLaVA 'pad' rule)."""
+    w, h = img.size
+    if w == h:
+        return img
+    side = max(w, h)
+    canvas = Image.new("RGB", (side, side), tuple(int(m * 255) for m in mean))
+    canvas.paste(img, ((side - w) // 2, (side - h) // 2))
+    return canvas
+
+
+def preprocess_frame(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool | None = None) -> torch.Tensor:
+    """Shortest-edge resize, centre crop, rescale 1/255, normalise. Returns (3, size, size) float32."""
+    img = to_pil_rgb(frame)
+    if pp.pad_to_square if pad is None else pad:
+        img = expand_to_square(img, pp.mean)
+    w, h = img.size
+    scale = pp.size / min(w, h)
+    nw, nh = max(pp.size, round(w * scale)), max(pp.size, round(h * scale))
+    img = img.resize((nw, nh), _RESAMPLE[pp.resample])
+    left, top = (nw - pp.size) // 2, (nh - pp.size) // 2
+    img = img.crop((left, top, left + pp.size, top + pp.size))
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = (arr - np.asarray(pp.mean, dtype=np.float32)) / np.asarray(pp.std, dtype=np.float32)
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+
+def preprocess_frames(frames: list, pp: Preprocess, pad: bool | None = None) -> torch.Tensor:
+    """List of T frames -> (T, 3, size, size)."""
+    return torch.stack([preprocess_frame(f, pp, pad) for f in frames])
