@@ -32,6 +32,11 @@ $(VENV)/.core: $(VENV)/.torch pyproject.toml
 	@$(VPY) -c "import importlib.util as u, sys; sys.exit('torchvision is installed in $(VENV); remove it: it breaks transformers on CPU' if u.find_spec('torchvision') else 0)"
 	@touch $@
 
+# face stack (mediapipe, age/gender ONNX, mini-Xception) with the --no-deps recipe, plus the asset cache
+$(VENV)/.faces: $(VENV)/.core scripts/install_faces.py
+	$(VPY) scripts/install_faces.py
+	@touch $@
+
 env: $(VENV)/.core
 
 test: env
