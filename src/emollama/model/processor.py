@@ -23,7 +23,7 @@ from emollama.constants import FACE_TOKEN, IGNORE_INDEX, IMAGE_TOKEN, PLACEHOLDE
 from emollama.instruct.agr import AGRAttributes, render_agr
 from emollama.model import tokens
 from emollama.model.configuration import EmoLlamaConfig
-from emollama.model.conversation import Rendered, render_chat_template, render_vicuna_v1
+from emollama.model.conversation import Rendered, render_chat_template, render_vicuna_v1, validate_messages
 from emollama.model.face_inputs import FacePrior, pack_face_priors
 from emollama.vision.towers import Preprocess
 from emollama.vision.transforms import preprocess_frames
@@ -156,7 +156,7 @@ class EmoLlamaProcessor:
             agr_b = [agr] * n
         samples, frames_all, frame_counts, vis_prompts, priors, face_prompts = [], [], [], [], [], []
         for i, msgs in enumerate(convs):
-            msgs = self._with_agr(msgs, agr_b[i])
+            validate_messages(msgs)
             vis_items, face_items = list(media_b[i]), list(faces_b[i])
             n_vis = n_face = 0
             for m in msgs:
@@ -187,7 +187,8 @@ class EmoLlamaProcessor:
                     f"sample {i}: {n_vis} <image>/<video> placeholders for {len(vis_items)} media items and "
                     f"{n_face} <face> placeholders for {len(face_items)} face priors; the counts must match"
                 )
-            samples.append(self._tokenize(self.render(msgs, add_generation_prompt)))
+            # AGR text conditions the LM only; Q-Former prompts above come from the user's own words
+            samples.append(self._tokenize(self.render(self._with_agr(msgs, agr_b[i]), add_generation_prompt)))
         out = self._expand_and_pad(samples, frame_counts, [p.num_frames for p in priors], padding_side, max_length)
         if frames_all:
             out["pixel_values"] = preprocess_frames(frames_all, self.preprocess)
