@@ -1,0 +1,1 @@
+"""`emollama analyze`: input discovery, robust media loading, resumable result store and the batch runner."""

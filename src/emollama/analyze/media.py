@@ -1,0 +1,82 @@
+"""Robust media loading for the analyzer: every failure becomes a `MediaError` naming the file and the fix.
+
+Handles 0-byte, truncated and corrupt files, unsupported formats, EXIF rotation, grayscale / CMYK / 16-bit /
+palette / alpha images, and a decompression-bomb guard.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jfif", ".ppm", ".pgm"}
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp"}
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger is almost surely a bomb or a scan, not a face photo
+
+
+class MediaError(Exception):
+    """A media file that cannot be analysed. ``reason`` is short and stable (for records), ``fix`` says what to do."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str = "", fix: str = "") -> None:
+        self.path, self.reason, self.detail, self.fix = str(path), reason, detail, fix
+        msg = f"{self.path}: {reason}" + (f" ({detail})" if detail else "") + (f"; {fix}" if fix else "")
+        super().__init__(msg)
+
+
+def media_kind(path: Path) -> str | None:
+    """'image', 'video' or None from the file extension."""
+    ext = path.suffix.lower()
+    return "image" if ext in IMAGE_EXTS else "video" if ext in VIDEO_EXTS else None
+
+
+def to_rgb_uint8(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> (H, W, 3) uint8 RGB. Alpha is composited on white; 16/32-bit data is rescaled."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        img = Image.fromarray(((arr - lo) * scale).astype(np.uint8))
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(canvas, rgba)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB with EXIF orientation applied.
+
+    Raises:
+        MediaError: missing, empty, not an image, truncated/corrupt, or larger than ``max_pixels``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "file not found", fix="check the path")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)", fix="re-copy or re-download the file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise MediaError(path, "image too large", f"{w}x{h} = {w * h:,} pixels > {max_pixels:,}",
+                                     "resize it, or raise the limit with --max-pixels")
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return to_rgb_uint8(img)
+    except MediaError:
+        raise
+    except UnidentifiedImageError as err:
+        raise MediaError(path, "not a recognised image format", str(err), "convert it to JPEG or PNG") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise MediaError(path, "image too large", str(err), "resize it, or raise the limit with --max-pixels") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise MediaError(path, "truncated or corrupt image", str(err), "re-export or re-download the file") from None
