@@ -1,0 +1,197 @@
+"""The batch loop of `emollama analyze`: items -> analyzer -> records -> resumable store.
+
+One bad item never stops the batch: it becomes an error record. Items already in the output are skipped, so a
+rerun after an interruption (even kill -9) finishes the job without duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emollama.analyze.inputs import Item
+from emollama.analyze.media import MediaError, load_image
+from emollama.analyze.records import empty_record, error_record, face_record, track_record
+from emollama.analyze.store import ResultStore
+
+logger = logging.getLogger(__name__)
+VIDEO_GAP_MS = 10_000  # MediaPipe VIDEO mode needs increasing timestamps across videos: leave a gap between them
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """Options that change the records (their hash guards resumed output files)."""
+
+    backend: str = "mediapipe"
+    video_sampling: str = "fps:2"
+    max_pixels: int = 100_000_000
+    landmarks: bool = False
+    blendshapes: bool = False
+    au_series: bool = False
+
+    def digest(self) -> str:
+        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Summary:
+    items: int = 0
+    skipped: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    faces: int = 0
+    tracks: int = 0
+    no_face: int = 0
+    labels: Counter = field(default_factory=Counter)
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (source, faces/tracks, labels)
+    seconds: float = 0.0
+
+
+def item_key(path: Path) -> str:
+    """Identity of an input: resolved path + size + mtime, so a changed file is analysed again."""
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+class Runner:
+    """Analyse items into a `ResultStore`.
+
+    Args:
+        analyzer: object with ``analyze_image(rgb)`` and ``analyze_frame(rgb, timestamp_ms, frame_index)``.
+        options: `AnalyzeOptions`.
+        annotate_dir / crops_dir: optional folders for annotated images / saved face crops.
+    """
+
+    def __init__(self, analyzer, options: AnalyzeOptions, annotate_dir: Path | None = None,
+                 crops_dir: Path | None = None) -> None:
+        self.analyzer = analyzer
+        self.options = options
+        self.annotate_dir = annotate_dir
+        self.crops_dir = crops_dir
+        self._ts_base = 0
+
+    def run(self, items: list[Item], store: ResultStore, progress: bool = False) -> Summary:
+        from tqdm import tqdm
+
+        summary = Summary()
+        t0 = time.perf_counter()
+        for item in tqdm(items, desc="analyze", unit="file", disable=not progress):
+            try:
+                key = item_key(item.path)
+            except OSError as err:
+                key = f"{item.path.resolve()}|missing"
+                records = [error_record(source=str(item.path), media=item.kind, reason="file not readable",
+                                        detail=str(err), fix="check the path and permissions")]
+            else:
+                if key in store.done:
+                    summary.skipped += 1
+                    continue
+                records = self.analyze_item(item)
+            store.write_item(key, records)
+            self._tally(summary, str(item.path), records)
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def analyze_item(self, item: Item) -> list[dict[str, Any]]:
+        """All records for one item; failures become one error record."""
+        src = str(item.path)
+        try:
+            if item.kind == "image":
+                return self._image(item.path)
+            if item.kind == "video":
+                return self._video(item.path)
+            return [error_record(source=src, media=None, reason="unsupported file type",
+                                 detail=f"extension {item.path.suffix or '(none)'!r}",
+                                 fix="pass an image (jpg, png, ...) or a video (mp4, mov, ...)")]
+        except MediaError as err:
+            return [error_record(source=src, media=item.kind, reason=err.reason, detail=err.detail, fix=err.fix)]
+        except (ValueError, OSError, RuntimeError) as err:
+            logger.debug("analysis of %s failed", src, exc_info=True)
+            reason = "unreadable video" if item.kind == "video" else "analysis failed"
+            return [error_record(source=src, media=item.kind, reason=reason, detail=f"{type(err).__name__}: {err}",
+                                 fix="check that the file plays in a media player; re-encode it if not")]
+
+    def _image(self, path: Path) -> list[dict[str, Any]]:
+        rgb = load_image(path, self.options.max_pixels)
+        faces = self.analyzer.analyze_image(rgb)
+        size = (rgb.shape[1], rgb.shape[0])
+        if self.annotate_dir is not None:
+            from emollama.analyze.annotate import annotate_image
+
+            annotate_image(rgb, faces, self.annotate_dir / f"{path.stem}_annotated.jpg")
+        if self.crops_dir is not None:
+            self._save_crops(path.stem, faces)
+        if not faces:
+            return [empty_record(source=str(path), media="image", image_size=size)]
+        o = self.options
+        return [face_record(f, source=str(path), media="image", face_index=i, image_size=size,
+                            landmarks=o.landmarks, blendshapes=o.blendshapes) for i, f in enumerate(faces)]
+
+    def _video(self, path: Path) -> list[dict[str, Any]]:
+        from emollama.faces.track import FaceTracker
+        from emollama.vision.video import VideoReader
+
+        reader = VideoReader(path)
+        tracker = FaceTracker()
+        writer = None
+        if self.annotate_dir is not None:
+            from emollama.analyze.annotate import VideoAnnotator
+
+            writer = VideoAnnotator(self.annotate_dir / f"{path.stem}_annotated.mp4")
+        n, last_ms, size = 0, 0, (reader.info.width, reader.info.height)
+        try:
+            for frame in reader.iter_frames(self.options.video_sampling):
+                ms = self._ts_base + int(round(frame.time_s * 1000))
+                last_ms = max(last_ms, ms)
+                faces = self.analyzer.analyze_frame(frame.rgb, ms, frame.index)
+                for f in faces:  # record times relative to this video, not the analyzer's running clock
+                    f.timestamp_ms = int(round(frame.time_s * 1000))
+                ids = tracker.update(faces, frame.index, frame.time_s)
+                size = (frame.rgb.shape[1], frame.rgb.shape[0])
+                if writer is not None:
+                    writer.add(frame.rgb, faces, ids)
+                if self.crops_dir is not None:
+                    self._save_crops(f"{path.stem}_f{frame.index:06d}", faces)
+                n += 1
+        finally:
+            self._ts_base = last_ms + VIDEO_GAP_MS
+            if writer is not None:
+                writer.close()
+        if n == 0:
+            raise MediaError(path, "no frames decoded", fix="the video may be empty or truncated")
+        tracks = tracker.finish()
+        if not tracks:
+            return [empty_record(source=str(path), media="video", frames_sampled=n, image_size=size)]
+        return [track_record(t, source=str(path), frames_sampled=n, image_size=size, au_series=self.options.au_series)
+                for t in tracks]
+
+    def _save_crops(self, stem: str, faces: list) -> None:
+        from PIL import Image
+
+        self.crops_dir.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(faces):
+            if f.crop is not None:
+                Image.fromarray(f.crop).save(self.crops_dir / f"{stem}_face{i}.png")
+
+    @staticmethod
+    def _tally(summary: Summary, source: str, records: list[dict[str, Any]]) -> None:
+        summary.items += 1
+        kinds = Counter(r["kind"] for r in records)
+        summary.faces += kinds["face"]
+        summary.tracks += kinds["track"]
+        summary.no_face += kinds["no_face"]
+        labels = [r.get("label") or "?" for r in records if r["kind"] in ("face", "track")]
+        summary.labels.update(labels)
+        if kinds["error"]:
+            err = records[0]["error"]
+            summary.errors.append({"source": source, **err})
+            summary.rows.append((source, "error", err["reason"]))
+        else:
+            what = f"{kinds['track']} track(s)" if kinds["track"] else f"{kinds['face']} face(s)"
+            summary.rows.append((source, what, ", ".join(labels) or "-"))

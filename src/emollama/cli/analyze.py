@@ -1,0 +1,97 @@
+"""`emollama analyze PATH...`: per-face expression analysis of photos, folders, globs and videos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HELP = "analyze faces in images/videos/folders: box, AU cues, age/gender, expression and an explanation per face"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="image or video files, folders (searched recursively) or glob patterns")
+    p.add_argument("--out", type=Path, default=Path("emollama_results.jsonl"),
+                   help="results file, .jsonl or .csv (default emollama_results.jsonl); rerunning with the same "
+                        "file resumes: items already in it are skipped")
+    p.add_argument("--overwrite", action="store_true", help="start the results file again instead of resuming")
+    p.add_argument("--video-sampling", default="fps:2", metavar="POLICY",
+                   help="frames analysed per video: 'fps:F' (F frames per second of video), 'uniform:N' (N frames "
+                        "spread over the clip), 'peak:N' (N frames of strongest expression) or 'all'. "
+                        "Default fps:2: enough to follow expression changes and track faces at bounded cost")
+    p.add_argument("--backend", default="mediapipe", choices=["mediapipe", "synthetic"],
+                   help="face analysis backend (default mediapipe; 'synthetic' is a dependency-free stand-in for "
+                        "tests that does NOT detect faces)")
+    p.add_argument("--annotate", type=Path, metavar="DIR",
+                   help="write copies of images (and an mp4 of sampled video frames) with boxes and labels")
+    p.add_argument("--save-crops", type=Path, metavar="DIR", help="save each face crop as a PNG")
+    p.add_argument("--landmarks", action="store_true", help="include the 478 landmarks (pixels) in each record")
+    p.add_argument("--blendshapes", action="store_true", help="include the 52 blendshape scores in each record")
+    p.add_argument("--au-series", action="store_true", help="videos: include per-frame AU values of each track")
+    p.add_argument("--max-pixels", type=int, default=100_000_000,
+                   help="refuse images larger than this many pixels (decompression-bomb guard; default 100M)")
+    p.add_argument("--json", action="store_true", help="print the records as JSON lines instead of a table")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _analyzer(backend: str):
+    if backend == "synthetic":
+        from emollama.analyze.synthetic import SyntheticAnalyzer
+
+        return SyntheticAnalyzer()
+    from emollama.faces.analyzer import Analyzer
+
+    return Analyzer()
+
+
+def run(args: argparse.Namespace) -> int:
+    from emollama.analyze.inputs import expand_inputs
+    from emollama.analyze.runner import AnalyzeOptions, Runner
+    from emollama.analyze.store import ResultStore
+    from emollama.vision.sampling import parse_policy
+
+    parse_policy(args.video_sampling)  # fail before any work on a typo
+    exp = expand_inputs(args.paths)
+    for m in exp.missing:
+        print(f"warning: {m}: no such file, folder or matching pattern", file=sys.stderr)
+    if not exp.items:
+        print("emollama analyze: nothing to analyze", file=sys.stderr)
+        return 1
+    opts = AnalyzeOptions(backend=args.backend, video_sampling=args.video_sampling, max_pixels=args.max_pixels,
+                          landmarks=args.landmarks, blendshapes=args.blendshapes, au_series=args.au_series)
+    if args.overwrite and args.out.exists():
+        args.out.unlink()
+    before = args.out.stat().st_size if args.out.exists() else 0
+    analyzer = _analyzer(args.backend)
+    runner = Runner(analyzer, opts, annotate_dir=args.annotate, crops_dir=args.save_crops)
+    progress = not args.no_progress and sys.stderr.isatty()
+    with ResultStore(args.out, opts.digest()) as store:
+        summary = runner.run(exp.items, store, progress=progress)
+    if hasattr(analyzer, "close"):
+        analyzer.close()
+    if args.json:
+        with open(args.out, encoding="utf-8") as fh:
+            fh.seek(before if args.out.suffix != ".csv" else 0)
+            sys.stdout.write(fh.read() if args.out.suffix != ".csv" else "")
+        return 0 if not summary.errors else 3
+    _print_table(summary, args.out)
+    return 0 if not summary.errors else 3
+
+
+def _print_table(summary, out: Path) -> None:
+    rows = [("source", "result", "labels")] + [(Path(s).name, w, lab) for s, w, lab in summary.rows]
+    widths = [min(48, max(len(r[i]) for r in rows)) for i in range(3)]
+    for i, r in enumerate(rows):
+        print("  ".join(c[: widths[j]].ljust(widths[j]) for j, c in enumerate(r)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    rate = summary.items / summary.seconds if summary.seconds else 0.0
+    print(f"\n{summary.items} analysed ({rate:.1f}/s), {summary.skipped} already done, {summary.faces} face(s), "
+          f"{summary.tracks} track(s), {summary.no_face} without a face, {len(summary.errors)} error(s) -> {out}")
+    if summary.labels:
+        print("labels: " + ", ".join(f"{k} {v}" for k, v in summary.labels.most_common()))
+    for e in summary.errors:
+        print(f"error: {e['source']}: {e['reason']}" + (f" ({e['detail']})" if e.get("detail") else "")
+              + (f"; {e['fix']}" if e.get("fix") else ""), file=sys.stderr)
+    _ = json  # records are JSON; the table is for people
