@@ -128,3 +128,14 @@ def test_bad_policy_fails_fast(corpus, tmp_path, capsys):
     rc = main(["analyze", str(corpus), "--backend", "synthetic", "--video-sampling", "every:3",
                "--out", str(tmp_path / "o.jsonl")])
     assert rc == 1 and "invalid frame sampling policy" in capsys.readouterr().err
+
+
+def test_records_match_the_published_json_schema(corpus, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    from pathlib import Path
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "analyze.schema.json").read_text())
+    out = tmp_path / "o.jsonl"
+    main(["analyze", str(corpus), "--backend", "synthetic", "--out", str(out), "--no-progress", "--au-series"])
+    for rec in _records(out):
+        jsonschema.validate(rec, schema)
