@@ -20,6 +20,7 @@ from emollama.analyze.inputs import Item
 from emollama.analyze.media import MediaError, load_image
 from emollama.analyze.records import empty_record, error_record, face_record, track_record
 from emollama.analyze.store import ResultStore
+from emollama.vision.video import VideoError
 
 logger = logging.getLogger(__name__)
 VIDEO_GAP_MS = 10_000  # MediaPipe VIDEO mode needs increasing timestamps across videos: leave a gap between them
@@ -111,11 +112,14 @@ class Runner:
                                  fix="pass an image (jpg, png, ...) or a video (mp4, mov, ...)")]
         except MediaError as err:
             return [error_record(source=src, media=item.kind, reason=err.reason, detail=err.detail, fix=err.fix)]
-        except (ValueError, OSError, RuntimeError) as err:
-            logger.debug("analysis of %s failed", src, exc_info=True)
-            reason = "unreadable video" if item.kind == "video" else "analysis failed"
-            return [error_record(source=src, media=item.kind, reason=reason, detail=f"{type(err).__name__}: {err}",
-                                 fix="check that the file plays in a media player; re-encode it if not")]
+        except VideoError as err:
+            return [error_record(source=src, media=item.kind, reason="unreadable video", detail=str(err),
+                                 fix="check that the file plays in a media player; re-encode it (e.g. to H.264 mp4)")]
+        except Exception as err:  # one bad item must never abort the batch; the record keeps the cause
+            logger.warning("analysis of %s failed: %s: %s", src, type(err).__name__, err, exc_info=True)
+            return [error_record(source=src, media=item.kind, reason="analysis failed",
+                                 detail=f"{type(err).__name__}: {err}",
+                                 fix="please report this with the file (or run with -vv for the traceback)")]
 
     def _image(self, path: Path) -> list[dict[str, Any]]:
         rgb = load_image(path, self.options.max_pixels)
