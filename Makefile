@@ -33,29 +33,29 @@ $(VENV)/.core: $(VENV)/.torch pyproject.toml
 	@touch $@
 
 # face stack (mediapipe, age/gender ONNX, mini-Xception) with the --no-deps recipe, plus the asset cache
-$(VENV)/.faces: $(VENV)/.core scripts/install_faces.py
+$(VENV)/.faces: $(VENV)/.core scripts/install_faces.py requirements/faces.txt requirements/faces-nodeps.txt src/emollama/resources/assets.yaml
 	$(VPY) scripts/install_faces.py
 	@touch $@
 
 env: $(VENV)/.core
 
-test: env
+test: env $(VENV)/.faces
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
-test-slow: env
+test-slow: env $(VENV)/.faces
 	$(VPY) scripts/install_slow_assets.py
 	EMOLLAMA_RUN_SLOW=1 $(VPY) -m pytest -q -m slow $(PYTEST_ARGS)
 
-demo: env
+demo: env $(VENV)/.faces
 	$(VENV)/bin/emollama demo
 
-bench: env
+bench: env $(VENV)/.faces
 	$(VPY) scripts/install_slow_assets.py
 	$(VPY) bench/run_all.py
 
 lint: env
 	$(PIP) install -q "ruff>=0.6"
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

