@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "predict": "emollama.cli.predict",
     "assets": "emollama.cli.assets",
     "analyze": "emollama.cli.analyze",
+    "datasets": "emollama.cli.datasets",
+    "gen-data": "emollama.cli.gen_data",
+    "score": "emollama.cli.score",
+    "report": "emollama.cli.report",
 }
 
 
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError, ImportError) as err:
+    except (OSError, ValueError, KeyError, ImportError, TypeError) as err:
         print(f"emollama {args.command}: error: {err}", file=sys.stderr)
         return 1
 

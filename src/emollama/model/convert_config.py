@@ -132,15 +132,22 @@ def build_emollama_config(
     vision = dict(vision)
     size = image_size_from_name(cfg)
     if size is not None and size != vision["image_size"]:  # 336 models: pos_embed is interpolated at load
-        logger.info("image size %d from image_processor %r (EVA weights have %d)", size, cfg["image_processor"],
-                    vision["image_size"])
+        logger.info(
+            "image size %d from image_processor %r (EVA weights have %d)",
+            size,
+            cfg["image_processor"],
+            vision["image_size"],
+        )
         vision["image_size"] = size
     mm_hidden = cfg.get("mm_hidden_size")
     if mm_hidden is not None and mm_hidden != vision["hidden_size"]:
-        raise ValueError(f"config.json mm_hidden_size={mm_hidden} but the EVA weights have width {vision['hidden_size']}")
+        raise ValueError(
+            f"config.json mm_hidden_size={mm_hidden} but the EVA weights have width {vision['hidden_size']}"
+        )
     if cfg.get("mm_vision_select_feature", "patch") != "patch":
-        logger.warning("mm_vision_select_feature=%r: emollama always drops CLS ('patch')",
-                       cfg["mm_vision_select_feature"])
+        logger.warning(
+            "mm_vision_select_feature=%r: emollama always drops CLS ('patch')", cfg["mm_vision_select_feature"]
+        )
     if cfg.get("mm_use_im_start_end"):
         logger.warning("mm_use_im_start_end=true: emollama does not wrap media in <im_start>/<im_end>")
     num_query = cfg.get("num_query") or cfg.get("num_qformer") or 32

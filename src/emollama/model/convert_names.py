@@ -87,7 +87,7 @@ def eva_name(lavis: str) -> str | None:
 
 
 def strip_eva_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Keep the keys under the first EVA_PREFIXES entry present (BLIP-2 `visual_encoder.`, LLaMA-VID shards), stripped."""
+    """Keys under the first EVA_PREFIXES entry present (BLIP-2 `visual_encoder.`, LLaMA-VID shards), stripped."""
     for prefix in EVA_PREFIXES:
         picked = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if picked:
