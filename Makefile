@@ -28,7 +28,7 @@ $(VENV)/.torch:
 	@touch $@
 
 $(VENV)/.core: $(VENV)/.torch pyproject.toml
-	$(PIP) install -q -e ".[video,test,gguf]"
+	$(PIP) install -q -e ".[video,test,gguf,gen]"
 	@$(VPY) -c "import importlib.util as u, sys; sys.exit('torchvision is installed in $(VENV); remove it: it breaks transformers on CPU' if u.find_spec('torchvision') else 0)"
 	@touch $@
 

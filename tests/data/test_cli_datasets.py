@@ -55,10 +55,26 @@ def test_gen_data_category(tmp_path, capsys):
     assert "person in the video" in recs[0].conversations[0].value
 
 
-def test_gen_data_conversation_not_built(tmp_path, capsys):
+def test_gen_data_conversation_offline(tmp_path, capsys):
     root = L.mafw(tmp_path / "MAFW")
+    out = tmp_path / "x.jsonl"
     code = main(["gen-data", "mafw", str(root), "--kind", "conversation", "--provider", "offline",
-                 "--out", str(tmp_path / "x.jsonl")])
-    assert code == 2
-    assert "not implemented yet in this build (issue #4" in capsys.readouterr().err
-    assert not (tmp_path / "x.jsonl").exists()
+                 "--out", str(out), "--seed", "1"])
+    assert code == 0
+    assert "conversation records" in capsys.readouterr().out
+    recs = list(read_jsonl(out))
+    assert recs and all(r.kind == "conversation" for r in recs)
+    from emollama.instruct.gates import label_problem
+
+    classes = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise", "contempt", "anxiety",
+               "helplessness", "disappointment"]
+    for r in recs:  # every written answer passed the label-consistency gate: names its class and no other
+        c = r.conversations
+        turns = [(c[i].value, c[i + 1].value) for i in range(0, len(c) - 1, 2)]
+        assert label_problem(turns, r.label_name, classes) is None, r.id
+
+
+def test_gen_data_conversation_needs_provider(tmp_path, capsys):
+    root = L.mafw(tmp_path / "MAFW")
+    code = main(["gen-data", "mafw", str(root), "--kind", "conversation", "--out", str(tmp_path / "x.jsonl")])
+    assert code == 1 and "needs --provider" in capsys.readouterr().err

@@ -16,8 +16,6 @@ from emollama.cli.datasets import add_load_arguments, parse_opts
 
 HELP = "generate instruction data (JSONL) from a dataset on disk: --kind category (FERID questions) | conversation"
 
-NOT_BUILT = ("--kind conversation is not implemented yet in this build (issue #4 §3: conversation providers "
-             "gemini/openai/offline); use --kind category")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,10 +34,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vocabulary", nargs="+", default=["canonical"], metavar="NAME",
                    help="option/answer words: canonical, ferid_joy (happiness->joy), adjectives (seeded choice)")
     g.add_argument("--shuffle-options", action="store_true", help="seeded per-sample option order (recorded)")
-    c = p.add_argument_group("conversation (issue #4 §3, not in this build)")
-    c.add_argument("--provider", metavar="NAME", help="conversation provider: gemini | openai | offline")
-    c.add_argument("--model", metavar="ID", help="provider model id")
-    c.add_argument("--concurrency", type=int, default=2, help="parallel requests (default 2)")
+    c = p.add_argument_group("conversation")
+    c.add_argument("--provider", choices=["gemini", "openai", "offline"],
+                   help="conversation generator: gemini (google-genai), openai (any OpenAI-compatible endpoint), "
+                        "offline (templates grounded in AU cues; no network)")
+    c.add_argument("--model", metavar="ID", help="model id (default: gemini-2.5-flash / gpt-4o-mini)")
+    c.add_argument("--base-url", metavar="URL",
+                   help="API endpoint, e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama)")
+    c.add_argument("--concurrency", type=int, default=2, help="requests in flight at most (default 2)")
+    c.add_argument("--rate", type=float, metavar="REQ_PER_S", help="rate limit in requests/second (default: none)")
+    c.add_argument("--ledger", metavar="FILE.sqlite",
+                   help="request ledger for resume/caching (default: <out>.ledger.sqlite for API providers)")
+    c.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request (default 60)")
+    c.add_argument("--max-attempts", type=int, default=6, help="tries per request on 429/5xx/timeouts (default 6)")
+    c.add_argument("--label-retries", type=int, default=2,
+                   help="new generations after a label/length gate failure before the sample is dropped (default 2)")
+    c.add_argument("--prompt-version", metavar="NAME",
+                   help="prompt file in resources/prompts (default conversation_v1)")
+    c.add_argument("--captions", metavar="FILE", help="clip captions for videos: JSON {id: caption} or JSONL")
+    c.add_argument("--keys-file", metavar="FILE", help="YAML {gemini: KEY, openai: KEY} (default: env vars, then "
+                                                      "$EMOLLAMA_KEYS_FILE or ~/.config/emollama/keys.yaml)")
+    c.add_argument("--api-key-env", metavar="VAR", help="openai: read the key from this variable first")
+    c.add_argument("--price", nargs=2, type=float, metavar=("IN", "OUT"),
+                   help="USD per million input/output tokens, for the cost line of the report")
 
 
 def _load(args: argparse.Namespace):
@@ -71,11 +88,40 @@ def _run_category(args: argparse.Namespace) -> int:
 
 
 def _run_conversation(args: argparse.Namespace) -> int:
-    print(f"emollama gen-data: error: {NOT_BUILT}", file=sys.stderr)
-    return 2
+    from emollama.instruct.client import ClientConfig
+    from emollama.instruct.conversation import generate_conversations, load_captions
+    from emollama.instruct.gates import GateConfig
+    from emollama.instruct.providers import build_provider
+    from emollama.instruct.providers.base import ProviderError
+
+    if not args.provider:
+        raise ValueError("--kind conversation needs --provider gemini | openai | offline")
+    opts = {"model": args.model, "base_url": args.base_url, "prompt_version": args.prompt_version,
+            "keys_file": args.keys_file, "api_key_env": args.api_key_env if args.provider == "openai" else None}
+    try:
+        provider = build_provider(args.provider, timeout=args.timeout, **{k: v for k, v in opts.items() if v})
+    except ProviderError as err:  # e.g. no API key configured: a user error, not a crash
+        print(f"emollama gen-data: error: {err}", file=sys.stderr)
+        return 1
+    res = _load(args)
+    samples = res.samples[: args.limit] if args.limit > 0 else res.samples
+    rep = generate_conversations(
+        samples, res.info, provider, args.out, args.ledger, args.seed,
+        cues=load_captions(args.captions) if args.captions else None,
+        client_config=ClientConfig(concurrency=args.concurrency, rate=args.rate, max_attempts=args.max_attempts,
+                                   timeout=args.timeout),
+        gates=GateConfig(label_retries=args.label_retries), vocabulary=args.vocabulary[0],
+        media_prefix=args.media_prefix, price_per_mtok=tuple(args.price) if args.price else None)
+    print(f"wrote {rep['generated']} conversation records to {args.out} (sha256 {rep['sha256'][:16]}); "
+          f"rejected {rep['n_rejected']} {rep['rejected']}; tokens {rep['tokens']['total']} "
+          f"(paid this run {rep['tokens']['paid_this_run']}); report {args.out}.report.json")
+    lines = res.report.lines()
+    if lines:
+        print("\n".join(lines))
+    return 0 if rep["generated"] else 3
 
 
-# kind -> runner; the conversation runner is replaced when providers land
+# kind -> runner
 KINDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "category": _run_category,
     "conversation": _run_conversation,
