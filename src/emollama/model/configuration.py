@@ -79,7 +79,7 @@ class EmoLlamaConfig(PreTrainedConfig):
     compress_type: content-token pooling per frame: 'mean', 'grid:N' or None (all patches), SPEC §2.5.
     mm_projector_type: 'linear', 'identity' or 'mlp{N}x_gelu' (LLaMA-VID: 'mlp2x_gelu').
     vision_feature_layer: hidden state used as X; -1 = raw output of the last block (EVA, no post-norm).
-    frame_sampling: default video policy: 'uniform:N', 'fps:F' or 'all'.
+    frame_sampling: default video policy: 'uniform:N', 'fps:F', 'peak:N' or 'all' (emollama.vision.sampling).
     qformer_max_length: Q-Former prompt length (left truncation).
     conv_template: 'vicuna_v1' (LLaMA-VID exact) or 'chat_template' (the LM tokenizer's own template).
     agr_template: id of the AGR prompt template (emollama.instruct.agr).
