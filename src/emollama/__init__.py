@@ -16,14 +16,20 @@ _LAZY = {
     "EmoLlamaForConditionalGeneration": "emollama.model.modeling",
     "EmoLlamaProcessor": "emollama.model.processor",
     "FacePrior": "emollama.model.face_inputs",
-    "FacePriorBatch": "emollama.model.face_inputs",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "EmoLlamaConfig",
+    "EmoLlamaFaceConfig",
+    "EmoLlamaForConditionalGeneration",
+    "EmoLlamaProcessor",
+    "FacePrior",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from emollama.model.configuration import EmoLlamaConfig, EmoLlamaFaceConfig
-    from emollama.model.face_inputs import FacePrior, FacePriorBatch
+    from emollama.model.face_inputs import FacePrior
     from emollama.model.modeling import EmoLlamaForConditionalGeneration
     from emollama.model.processor import EmoLlamaProcessor
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from tests.conftest import make_frames, make_prior
 
 from emollama.constants import IGNORE_INDEX, RAFDB_CLASSES
 from emollama.evaluation.scoring import answer_token_ids, score_classes
-from tests.conftest import make_frames, make_prior
 
 CONV = [{"role": "user", "content": "<video>\n<face>\nWhat is the facial expression? Choose one."}]
 

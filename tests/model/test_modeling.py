@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.conftest import make_frames, make_prior
 
 from emollama.model.build import build_tiny
 from emollama.model.checkpoint import load_pretrained, save_pretrained
-from tests.conftest import make_frames, make_prior
 
 QUESTION = "<video>\n<face>\nWhat is the emotion of the person in the video?"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.conftest import make_frames, make_prior
 
 from emollama.constants import IGNORE_INDEX
 from emollama.instruct.agr import AGRAttributes
 from emollama.model.conversation import VICUNA_V1_SYSTEM, render_vicuna_v1
-from tests.conftest import make_frames, make_prior
 
 TWO_TURNS = [
     {"role": "user", "content": "<video>\nWhat is the emotion of the person in the video?"},

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.conftest import make_frames, make_prior
 
 from emollama.model import tokens
 from emollama.model.build import build_tiny
-from tests.conftest import make_frames, make_prior
 
 
 @pytest.mark.parametrize("compress", ["mean", "grid:2", None])
@@ -40,7 +40,8 @@ def test_one_missing_placeholder_raises_with_both_counts(tiny_model, tiny_proces
     pos = int((ids[0] == cfg.video_token_id).nonzero()[0])
     ids[0, pos] = 40  # an ordinary word: one placeholder fewer
     batch["input_ids"] = ids
-    with pytest.raises(ValueError, match=r"<image>/<video>: 5 placeholder tokens but 6 feature rows \(1 media with frames \[3\]"):
+    msg = r"<image>/<video>: 5 placeholder tokens but 6 feature rows \(1 media with frames \[3\]"
+    with pytest.raises(ValueError, match=msg):
         tiny_model(**batch)
 
 

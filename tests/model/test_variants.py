@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from tests.conftest import make_frames
 
 from emollama.constants import IGNORE_INDEX
 from emollama.model.build import build_tiny
@@ -10,7 +11,6 @@ from emollama.model.modeling import EmoLlamaForConditionalGeneration
 from emollama.model.presets import build_config
 from emollama.model.processor import EmoLlamaProcessor
 from emollama.model.tiny import tiny_lm_tokenizer, tiny_qformer_tokenizer
-from tests.conftest import make_frames
 
 CLIP = [
     "vision_config.model_type=clip_vision_model", "vision_config.hidden_size=16",

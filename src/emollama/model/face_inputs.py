@@ -8,7 +8,7 @@ that HF utilities (generate, Trainer, peft) pass them through untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -109,7 +109,7 @@ def pack_face_priors(priors: list[FacePrior], cfg: EmoLlamaFaceConfig) -> dict[s
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def region_table(layout: str) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
     """(region names, landmark indices per region) for a landmark layout (resources/landmark_regions.yaml)."""
     text = resources.files("emollama.resources").joinpath("landmark_regions.yaml").read_text()

@@ -156,7 +156,13 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
         return out.reshape(-1, out.shape[-1])
 
     def _scatter(
-        self, embeds: torch.Tensor, input_ids: torch.Tensor, token_ids: list[int], rows: torch.Tensor, name: str, detail: str
+        self,
+        embeds: torch.Tensor,
+        input_ids: torch.Tensor,
+        token_ids: list[int],
+        rows: torch.Tensor,
+        name: str,
+        detail: str,
     ) -> torch.Tensor:
         mask = torch.zeros_like(input_ids, dtype=torch.bool)
         for tid in token_ids:

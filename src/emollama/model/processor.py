@@ -24,7 +24,7 @@ from emollama.instruct.agr import AGRAttributes, render_agr
 from emollama.model import tokens
 from emollama.model.configuration import EmoLlamaConfig
 from emollama.model.conversation import Rendered, render_chat_template, render_vicuna_v1, validate_messages
-from emollama.model.face_inputs import FacePrior, pack_face_priors
+from emollama.model.face_inputs import pack_face_priors
 from emollama.vision.towers import Preprocess
 from emollama.vision.transforms import preprocess_frames
 
@@ -92,7 +92,7 @@ class EmoLlamaProcessor:
         if not sentence:
             return messages
         first = messages[0]["content"]
-        m = re.match(r"^((?:\s*(?:%s)\s*)*)" % _PLACEHOLDER_RE.pattern, first)
+        m = re.match(rf"^((?:\s*(?:{_PLACEHOLDER_RE.pattern})\s*)*)", first)
         head = m.group(1) if m else ""
         out = [dict(x) for x in messages]
         out[0]["content"] = head + sentence + " " + first[len(head) :].lstrip()
@@ -166,7 +166,9 @@ class EmoLlamaProcessor:
                     prompt = qformer_prompt(m["content"])
                     if tok == FACE_TOKEN:
                         if n_face >= len(face_items):
-                            raise ValueError(f"sample {i}: more <face> placeholders than face priors ({len(face_items)})")
+                            raise ValueError(
+                                f"sample {i}: more <face> placeholders than face priors ({len(face_items)})"
+                            )
                         priors.append(face_items[n_face])
                         face_prompts.append(prompt)
                         n_face += 1

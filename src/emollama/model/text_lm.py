@@ -148,8 +148,16 @@ def _dequantise_into(cache: Path) -> None:
     (tmp / "source.json").write_text(
         json.dumps({"source": SMOLLM2_GGUF.pip_spec, "file": SMOLLM2_GGUF.relpath, "sha256": SMOLLM2_GGUF.sha256})
     )
+    if _is_complete(cache):  # another process finished first; its copy is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     shutil.rmtree(cache, ignore_errors=True)
-    os.replace(tmp, cache)  # atomic: a concurrent reader never sees a half-written cache
+    try:
+        os.replace(tmp, cache)  # atomic: a concurrent reader never sees a half-written cache
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _is_complete(cache):
+            raise
     logger.info("cached fp32 SmolLM2 at %s", cache)
 
 
