@@ -139,3 +139,21 @@ def test_records_match_the_published_json_schema(corpus, tmp_path):
     main(["analyze", str(corpus), "--backend", "synthetic", "--out", str(out), "--no-progress", "--au-series"])
     for rec in _records(out):
         jsonschema.validate(rec, schema)
+
+
+def test_prefetch_order_errors_and_early_exit():
+    from emollama.analyze.runner import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def boom():
+        yield 1
+        raise RuntimeError("decode failed")
+
+    with pytest.raises(RuntimeError, match="decode failed"):
+        list(prefetch(boom()))
+    t0 = time.perf_counter()
+    for x in prefetch(iter(range(1000)), depth=2):
+        if x == 3:
+            break  # the producer must stop promptly, not block on a full queue
+    assert time.perf_counter() - t0 < 2.0

@@ -10,7 +10,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +55,49 @@ class Summary:
     labels: Counter = field(default_factory=Counter)
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (source, faces/tracks, labels)
     seconds: float = 0.0
+
+
+def prefetch(iterable: Iterable, depth: int = 4) -> Iterator:
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead.
+
+    Video decoding (PyAV releases the GIL) then overlaps with face-model inference on the other core; the bounded
+    queue keeps memory O(depth) frames. Exceptions from the producer are re-raised in the consumer.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():  # never block forever: the consumer may have gone away
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for x in iterable:
+                if not put(x):
+                    return
+            put(done)
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            put(err)
+
+    thread = threading.Thread(target=produce, name="emollama-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            x = q.get()
+            if x is done:
+                return
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def item_key(path: Path) -> str:
@@ -150,7 +196,7 @@ class Runner:
             writer = VideoAnnotator(self.annotate_dir / f"{path.stem}_annotated.mp4")
         n, last_ms, size = 0, 0, (reader.info.width, reader.info.height)
         try:
-            for frame in reader.iter_frames(self.options.video_sampling):
+            for frame in prefetch(reader.iter_frames(self.options.video_sampling)):
                 ms = self._ts_base + int(round(frame.time_s * 1000))
                 last_ms = max(last_ms, ms)
                 faces = self.analyzer.analyze_frame(frame.rgb, ms, frame.index)
