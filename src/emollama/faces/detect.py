@@ -9,7 +9,8 @@ So `FaceDetector` runs, per image:
 3. only when 1-2 found nothing on a large image (shorter side >= ``tile_min_side``; IMAGE mode only): BlazeFace
    short-range on overlapping tiles, then step 2's crop landmarking.
 
-A face whose crop yields no mesh is kept with its box only (no landmarks/blendshapes). 0 faces is a normal result.
+A face whose crop yields no mesh is kept with its box only (no landmarks/blendshapes) when its detector score is at
+least ``min_box_only_score``. 0 faces is a normal result.
 Input is any RGB uint8 array; grayscale / RGBA are converted first (MediaPipe crashes on non-3-channel input).
 """
 
@@ -67,6 +68,9 @@ class DetectorConfig:
     crop_expand: float = 0.6  # crop for landmarking = box side x (1 + 2 x crop_expand)
     match_iou: float = 0.3  # a BlazeFace box with IoU above this (or centre inside) a mesh box is that face
     dedupe_iou: float = 0.5
+    # a box that no landmark mesh confirms is kept only above this score: on the no-face clip BlazeFace fires at 0.54
+    # on lettering, while the real box-only face of the grayscale photo scores 0.73
+    min_box_only_score: float = 0.65
 
 
 class Landmarker:
@@ -193,7 +197,7 @@ class FaceDetector:
                 face = _shift(found[0], region, crop.shape[1], b)
                 face.box = FaceBox(*face.box.xyxy, b.score, f"{b.source}+facelandmarker")
                 faces.append(face)
-            else:
+            elif b.score >= self.cfg.min_box_only_score:
                 faces.append(DetectedFace(b))
         return faces
 
