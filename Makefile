@@ -28,7 +28,7 @@ $(VENV)/.torch:
 	@touch $@
 
 $(VENV)/.core: $(VENV)/.torch pyproject.toml
-	$(PIP) install -q -e ".[video,test,gguf,gen]"
+	$(PIP) install -q -e ".[video,test,gguf,gen,serve]"
 	@$(VPY) -c "import importlib.util as u, sys; sys.exit('torchvision is installed in $(VENV); remove it: it breaks transformers on CPU' if u.find_spec('torchvision') else 0)"
 	@touch $@
 
@@ -37,9 +37,18 @@ $(VENV)/.faces: $(VENV)/.core scripts/install_faces.py requirements/faces.txt re
 	$(VPY) scripts/install_faces.py
 	@touch $@
 
+# headless browser for tests/serve/test_browser.py: Debian's chromium + chromedriver, never a downloaded browser
+$(VENV)/.browser:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { test -x /usr/bin/chromium && test -x /usr/bin/chromedriver; } || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
+	  echo "chromium install failed: the browser test will skip"; \
+	else echo "not root: skipping chromium (tests/serve/test_browser.py will skip)"; fi
+	@touch $@
+
 env: $(VENV)/.core
 
-test: env $(VENV)/.faces
+test: env $(VENV)/.faces $(VENV)/.browser
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow: env $(VENV)/.faces
@@ -52,6 +61,7 @@ demo: env $(VENV)/.faces
 bench: env $(VENV)/.faces
 	$(VPY) scripts/install_slow_assets.py
 	$(VPY) bench/run_all.py
+	$(VPY) bench/server_load.py
 
 lint: env
 	$(PIP) install -q "ruff>=0.6"

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Analyzer": "emollama.api",
+    "EmoLlama": "emollama.api",
+    "Prediction": "emollama.api",
     "EmoLlamaConfig": "emollama.model.configuration",
     "EmoLlamaFaceConfig": "emollama.model.configuration",
     "EmoLlamaForConditionalGeneration": "emollama.model.modeling",
@@ -19,15 +22,19 @@ _LAZY = {
 }
 
 __all__ = [
+    "Analyzer",
+    "EmoLlama",
     "EmoLlamaConfig",
     "EmoLlamaFaceConfig",
     "EmoLlamaForConditionalGeneration",
     "EmoLlamaProcessor",
     "FacePrior",
+    "Prediction",
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from emollama.api import Analyzer, EmoLlama, Prediction
     from emollama.model.configuration import EmoLlamaConfig, EmoLlamaFaceConfig
     from emollama.model.face_inputs import FacePrior
     from emollama.model.modeling import EmoLlamaForConditionalGeneration

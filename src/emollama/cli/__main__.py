@@ -23,8 +23,13 @@ COMMANDS: dict[str, str] = {
     "analyze": "emollama.cli.analyze",
     "datasets": "emollama.cli.datasets",
     "gen-data": "emollama.cli.gen_data",
+    "prepare": "emollama.cli.prepare",
     "score": "emollama.cli.score",
     "report": "emollama.cli.report",
+    "eval": "emollama.cli.eval",
+    "train": "emollama.cli.train",
+    "merge-lora": "emollama.cli.merge_lora",
+    "serve": "emollama.cli.serve",
 }
 
 

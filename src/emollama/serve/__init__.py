@@ -1,0 +1,1 @@
+"""HTTP serving (extra `serve`): `emollama.serve.app.create_app` over `emollama.api`, plus the static web demo."""

@@ -1,0 +1,113 @@
+"""emollama.api: Analyzer / EmoLlama predictions, records in the published schema, limits and errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emollama.analyze.media import MediaError
+from emollama.api import Analyzer, EmoLlama, MediaLimitError, MediaLimits, Prediction
+
+from .conftest import png_bytes
+
+SCHEMA = Path(__file__).parents[2] / "docs" / "analyze.schema.json"
+
+
+def test_public_names_are_lazy_exports():
+    import emollama
+
+    assert emollama.Analyzer is Analyzer and emollama.EmoLlama is EmoLlama
+
+
+def test_synthetic_prediction_is_frozen_and_json_safe():
+    preds = Analyzer("synthetic").predict(image=png_bytes())
+    assert len(preds) == 1
+    p = preds[0]
+    assert isinstance(p, Prediction) and p.text == p.explanation and p.model == "emollama-analyzer"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.label = "x"
+    with pytest.raises(TypeError):
+        p.probabilities["anger"] = 1.0  # read-only mapping
+    d = json.loads(json.dumps(p.to_dict()))
+    assert d["box"] == list(p.box) and d["record"]["kind"] == "face"
+
+
+def test_inputs_and_errors():
+    a = Analyzer("synthetic", limits=MediaLimits(max_pixels=1000))
+    with pytest.raises(ValueError, match="exactly one"):
+        a.predict()
+    with pytest.raises(MediaError, match="not a recognised image format"):
+        a.predict(image=b"this is not an image")
+    with pytest.raises(MediaLimitError, match="too large"):
+        a.predict(image=png_bytes(64, 48))
+    assert a.predict(image=np.zeros((20, 20, 3), np.uint8)) == []  # uniform: the synthetic backend finds no face
+
+
+@pytest.mark.media
+def test_analyzer_on_astronaut_matches_analyze_schema(real_analyzer, astronaut_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA.read_text())
+    preds = real_analyzer.predict(image=astronaut_path, question="ignored without a model")
+    assert [p.label for p in preds] == ["happiness"]
+    p = preds[0]
+    assert p.au["AU12"] > 0.5 and "AU12" in p.explanation and p.agr and p.track_id is None
+    jsonschema.validate(dict(p.record), schema)
+    recs = real_analyzer.analyze(image=astronaut_path.read_bytes(), source="upload.png")
+    for r in recs:
+        jsonschema.validate(r, schema)
+    assert recs[0]["source"] == "upload.png" and recs[0]["item_key"].startswith("sha256:")
+
+
+@pytest.mark.media
+def test_video_tracks_and_limits(real_analyzer, astronaut_path, tmp_path):
+    av = pytest.importorskip("av")
+    from PIL import Image
+
+    frame = np.asarray(Image.open(astronaut_path).convert("RGB").resize((256, 256)))
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        for _ in range(20):  # 2 s
+            for pkt in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    preds = real_analyzer.predict(video=path.read_bytes())
+    assert [(p.media, p.track_id, p.label) for p in preds] == [("video", 0, "happiness")]
+    assert preds[0].record["frames_sampled"] == 4  # fps:2 over 2 s
+    short = Analyzer(real_analyzer.backend, limits=MediaLimits(max_video_s=1.0))
+    with pytest.raises(MediaLimitError, match="video too long"):
+        short.predict(video=path)
+    few = Analyzer(real_analyzer.backend, limits=MediaLimits(max_video_frames=2))
+    assert few.predict(video=path)[0].record["frames_sampled"] == 2  # thinned to uniform:2
+    with pytest.raises(MediaError, match="unreadable video"):
+        real_analyzer.predict(video=b"\x00" * 1000)
+
+
+@pytest.mark.media
+def test_emollama_uses_analyzer_priors_and_agr(real_analyzer, tiny_mp_dir, astronaut_path):
+    from emollama.faces.decide import LABELS
+
+    model = EmoLlama.from_pretrained(tiny_mp_dir, analyzer=real_analyzer, max_new_tokens=4)
+    assert model.name == f"emollama-mllm:{tiny_mp_dir.name}"
+    preds = model.predict(image=astronaut_path, question="How does she feel?", faces="largest")
+    assert len(preds) == 1
+    p = preds[0]
+    assert p.label in LABELS and abs(sum(p.probabilities.values()) - 1) < 1e-3
+    assert isinstance(p.text, str) and p.explanation.startswith("The corners")  # random LM text, analyzer explanation
+    assert p.agr == "The person appears to be an adult woman."
+    again = model.predict(image=astronaut_path, question="How does she feel?",
+                          history=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}])
+    assert again[0].label in LABELS
+
+
+def test_emollama_rejects_a_face_layout_the_analyzer_cannot_fill():
+    from emollama.model.build import build_tiny
+
+    with pytest.raises(ValueError, match="mediapipe478"):
+        EmoLlama(*build_tiny(), analyzer=Analyzer("synthetic"))
