@@ -26,7 +26,6 @@ from emollama.analyze.store import ResultStore
 from emollama.vision.video import VideoError
 
 logger = logging.getLogger(__name__)
-VIDEO_GAP_MS = 10_000  # MediaPipe VIDEO mode needs increasing timestamps across videos: leave a gap between them
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,6 @@ class Runner:
         self.options = options
         self.annotate_dir = annotate_dir
         self.crops_dir = crops_dir
-        self._ts_base = 0
 
     def run(self, items: list[Item], store: ResultStore, progress: bool = False) -> Summary:
         from tqdm import tqdm
@@ -194,14 +192,13 @@ class Runner:
             from emollama.analyze.annotate import VideoAnnotator
 
             writer = VideoAnnotator(self.annotate_dir / f"{path.stem}_annotated.mp4")
-        n, last_ms, size = 0, 0, (reader.info.width, reader.info.height)
+        n, last_ms, size = 0, -1, (reader.info.width, reader.info.height)
+        if hasattr(self.analyzer, "reset_video"):  # a clip's results must not depend on the clip before it
+            self.analyzer.reset_video()
         try:
             for frame in prefetch(reader.iter_frames(self.options.video_sampling)):
-                ms = self._ts_base + int(round(frame.time_s * 1000))
-                last_ms = max(last_ms, ms)
-                faces = self.analyzer.analyze_frame(frame.rgb, ms, frame.index)
-                for f in faces:  # record times relative to this video, not the analyzer's running clock
-                    f.timestamp_ms = int(round(frame.time_s * 1000))
+                last_ms = max(int(round(frame.time_s * 1000)), last_ms + 1)  # VIDEO mode: strictly increasing
+                faces = self.analyzer.analyze_frame(frame.rgb, last_ms, frame.index)
                 ids = tracker.update(faces, frame.index, frame.time_s)
                 size = (frame.rgb.shape[1], frame.rgb.shape[0])
                 if writer is not None:
@@ -210,7 +207,6 @@ class Runner:
                     self._save_crops(f"{path.stem}_f{frame.index:06d}", faces)
                 n += 1
         finally:
-            self._ts_base = last_ms + VIDEO_GAP_MS
             if writer is not None:
                 writer.close()
         if n == 0:

@@ -161,12 +161,9 @@ class CropPriorExtractor:
 
         analyzer = self.backend.analyzer
         if is_video:
-            det = analyzer.detector
             # a fresh VIDEO-mode landmarker per clip: tracking state from the previous clip (another worker's,
             # in another order) must not change this clip's priors, and timestamps restart at 0
-            if getattr(det, "_video_lm", None) is not None:
-                det._video_lm.close()
-                det._video_lm = None
+            analyzer.reset_video()
             picked, last = [], -1
             for i, f in enumerate(frames):
                 last = max(ts[i], last + 1)  # VIDEO mode needs strictly increasing timestamps (irregular pts)

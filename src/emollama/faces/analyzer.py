@@ -149,6 +149,12 @@ class Analyzer:
             meta={"decision": source},
         )
 
+    def reset_video(self) -> None:
+        """Start a new clip: VIDEO-mode state is dropped and timestamps may restart at 0."""
+        if hasattr(self.detector, "reset_video"):
+            self.detector.reset_video()
+        self._frame_count = 0
+
     def close(self) -> None:
         self.detector.close()
 

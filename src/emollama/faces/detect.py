@@ -212,6 +212,13 @@ class FaceDetector:
                 keep.append(f)
         return keep
 
+    def reset_video(self) -> None:
+        """Forget VIDEO-mode tracking state and timestamps: call before each new clip so a clip's results never
+        depend on which clip came before (and its timestamps may restart at 0)."""
+        if self._video_lm is not None:
+            self._video_lm.close()
+            self._video_lm = None
+
     def close(self) -> None:
         for lm in (self._image_lm, self._video_lm, self._crop_lm):
             if lm is not None:

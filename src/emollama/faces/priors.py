@@ -126,6 +126,7 @@ class MediaPipePriorExtractor:
 
     def extract_video(self, frames: Iterable, timestamps_ms: Sequence[int] | None = None) -> FacePrior:
         """Largest face per frame (VIDEO mode; default timestamps 0, 40, 80, ... ms)."""
+        self.analyzer.reset_video()  # each clip starts fresh: results never depend on the previous clip
         picked: list[FaceResult | None] = []
         for i, frame in enumerate(frames):
             ts = int(timestamps_ms[i]) if timestamps_ms is not None else 40 * i
