@@ -1,0 +1,151 @@
+"""Shared helpers for the bench/p*.py scripts: machine info, timing, peak-RSS measurement, child processes, JSON.
+
+Each measured variant runs in its own subprocess so its peak RSS is not polluted by another variant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_sha() -> str | None:
+    res = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return res.stdout.strip() or None
+
+
+def machine_info() -> dict:
+    """CPU, RAM, OS, Python and library versions, torch threads, UTC date, git sha."""
+    import peft
+    import torch
+    import transformers
+
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem_kb = next((int(x.split()[1]) for x in meminfo if x.startswith("MemTotal")), 0)
+    return {
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "ram_gb": round(mem_kb / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],  # > cores: other jobs shared the CPU
+        "git_sha": _git_sha(),
+    }
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process (MB)."""
+    return _status_kb("VmRSS") / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS; False if unsupported (then the peak
+    includes model loading)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS since the last `reset_peak_rss` (or since process start) in MB."""
+    try:
+        return _status_kb("VmHWM") / 1024
+    except (OSError, KeyError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def settle() -> None:
+    """Collect garbage so RSS baselines are comparable."""
+    gc.collect()
+
+
+def time_it(fn: Callable[[], object], warmup: int, repeats: int) -> dict:
+    """Wall-clock seconds of ``fn`` after ``warmup`` untimed calls: median, min, max and every run.
+
+    Also the process CPU seconds per run (all threads): less sensitive than wall time to other jobs sharing the
+    cores, and the 1-minute load average before and after, so contended runs can be recognised.
+    """
+    for _ in range(warmup):
+        fn()
+    runs, cpu = [], []
+    load_before = os.getloadavg()[0]
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        runs.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {
+        "median_s": statistics.median(runs),
+        "min_s": min(runs),
+        "max_s": max(runs),
+        "runs_s": [round(r, 4) for r in runs],
+        "cpu_median_s": statistics.median(cpu),
+        "loadavg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+
+
+def wait_for_quiet(max_load: float, timeout_s: float, poll_s: float = 10.0) -> dict:
+    """Wait (at most ``timeout_s``) until the 1-min load average is below ``max_load``; shared CI/dev machines run
+    other jobs, and wall-clock timings of short workloads degrade far more than long ones under contention."""
+    t0 = time.monotonic()
+    while os.getloadavg()[0] >= max_load and time.monotonic() - t0 < timeout_s:
+        time.sleep(poll_s)
+    load = os.getloadavg()[0]
+    return {"waited_s": round(time.monotonic() - t0, 1), "loadavg_1min": round(load, 2), "quiet": load < max_load}
+
+
+def run_child(script: Path, args: list[str], timeout: float = 1800) -> dict:
+    """Run ``script`` in a fresh interpreter with ``--child-out FILE`` and return the JSON it wrote."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "child.json"
+        cmd = [sys.executable, str(script), *args, "--child-out", str(out)]
+        print("  $", " ".join(cmd[1:]), flush=True)
+        res = subprocess.run(cmd, timeout=timeout, check=False)
+        if res.returncode or not out.exists():
+            raise RuntimeError(f"child {' '.join(cmd)} failed with exit code {res.returncode}")
+        return json.loads(out.read_text())
+
+
+def write_json(path: Path, data: dict) -> Path:
+    """Write ``data`` as indented JSON, creating the parent directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
