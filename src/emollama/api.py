@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ import numpy as np
 
 from emollama.analyze.media import MediaError, load_image, to_rgb_uint8
 from emollama.analyze.records import empty_record, face_record
-from emollama.analyze.runner import VIDEO_GAP_MS
 
 logger = logging.getLogger(__name__)
 DEFAULT_QUESTION = "What is the facial expression of the person? Explain the facial cues."
@@ -92,28 +90,24 @@ class _Analysed:
 class _Capture:
     """Wraps the face analyzer for the video `Runner`, keeping each frame's faces (and pixels when asked).
 
-    MediaPipe's VIDEO mode needs rising timestamps per backend, even when several wrappers share one backend:
-    a video whose first timestamp is not past the backend's last one is shifted (records keep video-relative times).
+    Each clip starts with `reset_video` (fresh VIDEO-mode state), so timestamps are the clip's own.
     """
 
-    _last_ts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
     def __init__(self, backend) -> None:
-        self.backend, self.keep_frames, self.frames, self.shift = backend, False, [], 0
+        self.backend, self.keep_frames, self.frames = backend, False, []
 
     def start(self, keep_frames: bool) -> None:
-        self.keep_frames, self.frames, self.shift = keep_frames, [], None
+        self.keep_frames, self.frames = keep_frames, []
+
+    def reset_video(self) -> None:
+        if hasattr(self.backend, "reset_video"):
+            self.backend.reset_video()
 
     def analyze_image(self, rgb):
         return self.backend.analyze_image(rgb)
 
     def analyze_frame(self, rgb, timestamp_ms: int, frame_index: int | None = None):
-        last = self._last_ts.get(self.backend, -1)
-        if self.shift is None:
-            self.shift = 0 if timestamp_ms > last else last + VIDEO_GAP_MS - timestamp_ms
-        ts = timestamp_ms + self.shift
-        faces = self.backend.analyze_frame(rgb, ts, frame_index)
-        self._last_ts[self.backend] = max(last, ts)
+        faces = self.backend.analyze_frame(rgb, timestamp_ms, frame_index)
         self.frames.append((frame_index, rgb if self.keep_frames else None, faces))
         return faces
 
