@@ -1,0 +1,200 @@
+"""Instruction dataset for training: LLaVA/LLaMA-VID-style records (SPEC §5.5) -> messages + media + priors.
+
+Images and videos mix freely. Media paths are relative to a data root; a video is a file (PyAV, the `video`
+extra) or a directory of frame images. Priors come from a `PriorSource`. Missing media or priors are found up
+front and either raise one error listing them or are skipped and counted (`data.on_missing`). Tokenisation and
+padding happen in the collator, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from emollama.constants import FACE_TOKEN, IMAGE_TOKEN, VIDEO_TOKEN
+from emollama.instruct.agr import AGE_GROUPS, AGRAttributes
+from emollama.model.face_inputs import FacePrior
+from emollama.training.priors import NullPriorSource, PriorSource
+from emollama.vision.sampling import sample_indices
+
+logger = logging.getLogger(__name__)
+FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
+
+
+@dataclass
+class Example:
+    """One training sample before tokenisation.
+
+    messages: [{"role", "content"}] with `<image>`/`<video>` (+ `<face>`) in the first user turn.
+    media: [PIL image] or [[(H, W, 3) uint8 frames]]; faces: [FacePrior] or [].
+    agr: attributes for the AGR sentence (from the prior), or None.
+    """
+
+    id: str
+    messages: list[dict]
+    media: list
+    faces: list[FacePrior]
+    modality: str
+    record: dict
+    agr: AGRAttributes | None = None
+
+
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """Raw records from a .jsonl file or a .json list (LLaVA style)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"instruction file {str(path)!r} does not exist")
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: a .json instruction file must hold a list of records")
+        return data
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+    return out
+
+
+def _check_minimal(rec: Any, where: str) -> None:
+    if not isinstance(rec, dict) or "conversations" not in rec or ("image" in rec) == ("video" in rec):
+        raise ValueError(f"{where}: a record needs 'conversations' and exactly one of 'image'/'video'")
+
+
+def prior_key(rec: dict) -> str:
+    """The face-prior cache key of a record: its `prior_key` field, else its id."""
+    return str(rec.get("prior_key") or rec["id"])
+
+
+def agr_from_prior(prior: FacePrior) -> AGRAttributes | None:
+    """Age group and gender from the prior's probabilities, averaged over valid frames (a soft vote for videos).
+
+    Confidences are the averaged probabilities; `render_agr` drops attributes below its threshold. Race is left
+    out: the prior's race head has no agreed class names yet.
+    """
+    valid = np.ones(prior.num_frames, bool) if prior.valid is None else np.asarray(prior.valid, bool)
+    if not valid.any():
+        return None
+    age = np.asarray(prior.age_probs, np.float32)[valid].mean(0)
+    gender = np.asarray(prior.gender_probs, np.float32)[valid].mean(0)
+    kw = {}
+    if len(age) == len(AGE_GROUPS) and age.sum() > 0:
+        kw.update(age_group=AGE_GROUPS[int(age.argmax())], age_confidence=float(age.max()))
+    if len(gender) == 2 and gender.sum() > 0:  # [female, male], as emollama.faces.priors writes them
+        kw.update(gender=("female", "male")[int(gender.argmax())], gender_confidence=float(gender.max()))
+    return AGRAttributes(**kw) if kw else None
+
+
+def load_video_frames(path: Path, policy: str) -> list[np.ndarray]:
+    """Sampled RGB frames (H, W, 3) uint8 of a video file or a directory of frame images."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTS)
+        if not files:
+            raise FileNotFoundError(f"video directory {str(path)!r} holds no frame images {FRAME_EXTS}")
+        # frame folders carry no fps; 'fps:F' then keeps every frame (sampling.candidate_indices)
+        return [np.asarray(Image.open(files[i]).convert("RGB")) for i in sample_indices(len(files), 0.0, policy)]
+    from emollama.vision.video import read_frames
+
+    return [f.rgb for f in read_frames(path, policy)]
+
+
+class InstructionDataset(Dataset):
+    """Records -> `Example`s.
+
+    Args:
+        records: raw record dicts (see `read_records`).
+        root: media root; record paths are relative to it.
+        priors: a `PriorSource`; `NullPriorSource` trains without face tokens.
+        frames: video frame policy ('uniform:8' ...).
+        face_token: insert `<face>` after the visual placeholder for records with a prior.
+        on_missing: 'error' or 'skip' for missing media or priors.
+        agr: 'prior' = AGR sentence from the prior's age/gender (as inference does), 'none' = no AGR text.
+    """
+
+    def __init__(self, records: list[dict], root: str | os.PathLike, priors: PriorSource | None = None, *,
+                 frames: str = "uniform:8", face_token: bool = True, on_missing: str = "error",
+                 agr: str = "prior") -> None:
+        self.root = Path(root)
+        self.agr = agr
+        self.priors = priors or NullPriorSource()
+        self.frames = frames
+        self.face_token = face_token and not isinstance(self.priors, NullPriorSource)
+        self.skipped: Counter[str] = Counter()
+        problems: list[str] = []
+        kept = []
+        for i, rec in enumerate(records):
+            _check_minimal(rec, f"record {i}")
+            rec.setdefault("id", f"record-{i}")
+            reason = self._missing(rec)
+            if reason:
+                self.skipped[reason] += 1
+                problems.append(f"{rec['id']}: {reason}")
+                continue
+            kept.append(rec)
+        if problems and on_missing == "error":
+            raise FileNotFoundError(
+                f"{len(problems)} of {len(records)} records are missing inputs (root {str(self.root)!r}), e.g. "
+                f"{problems[:3]}; fix the paths or set data.on_missing=skip to drop and count them")
+        if problems:
+            logger.warning("skipped %d of %d records: %s", len(problems), len(records), dict(self.skipped))
+        self.records = kept
+
+    def _missing(self, rec: dict) -> str | None:
+        rel = rec.get("image") or rec.get("video")
+        if not (self.root / rel).exists():
+            return "missing_media"
+        if self.face_token and not self.priors.has(prior_key(rec)):
+            return "missing_prior"
+        return None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def modality(self, i: int) -> str:
+        return "video" if "video" in self.records[i] else "image"
+
+    def length(self, i: int) -> int:
+        """Cheap length proxy for grouping: words in the conversation (+ frames for videos)."""
+        rec = self.records[i]
+        words = sum(len(t["value"].split()) for t in rec["conversations"])
+        return words + (8 if "video" in rec else 1)
+
+    def messages(self, rec: dict, with_face: bool) -> list[dict]:
+        """Record turns as processor messages; videos get `<video>`, and `<face>` follows the visual tag."""
+        msgs = [{"role": _ROLES[t["from"]], "content": t["value"]} for t in rec["conversations"]]
+        first = msgs[0]["content"]
+        tag = VIDEO_TOKEN if "video" in rec else IMAGE_TOKEN
+        if "video" in rec:
+            first = first.replace(IMAGE_TOKEN, VIDEO_TOKEN, 1)  # LLaMA-VID writes <image> for clips too
+        if tag not in first:
+            first = f"{tag}\n{first}"  # LLaMA-VID's preprocess_multimodal moves the tag to the front
+        if with_face and FACE_TOKEN not in first:
+            first = first.replace(tag, f"{tag}\n{FACE_TOKEN}", 1)
+        msgs[0] = {"role": "user", "content": first}
+        return msgs
+
+    def __getitem__(self, i: int) -> Example:
+        rec = self.records[i]
+        path = self.root / (rec.get("image") or rec["video"])
+        if "video" in rec:
+            media = [load_video_frames(path, self.frames)]
+        else:
+            with Image.open(path) as im:
+                media = [im.convert("RGB")]
+        faces = [self.priors.get(prior_key(rec))] if self.face_token else []
+        agr = agr_from_prior(faces[0]) if faces and self.agr == "prior" else None
+        return Example(rec["id"], self.messages(rec, bool(faces)), media, faces, self.modality(i), rec, agr)

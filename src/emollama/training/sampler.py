@@ -1,0 +1,75 @@
+"""Group-by-modality-and-length sampling (LLaVA's `group_by_modality_length`), seeded per epoch.
+
+Each global batch (per-device batch x world size) holds one modality, so image and video samples do not share a
+padded batch, and samples of similar length sit together. The order is a pure function of (seed, epoch), which
+`--resume` relies on to replay the interrupted epoch exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+
+def grouped_indices(lengths: Sequence[int], modalities: Sequence[str], group: int, generator: torch.Generator
+                    ) -> list[int]:
+    """Indices ordered in megabatches of ``group`` samples of one modality, sorted by length inside.
+
+    Megabatches are shuffled; the partial tail of each modality is merged into one final mixed megabatch.
+    """
+    if len(lengths) != len(modalities):
+        raise ValueError(f"{len(lengths)} lengths but {len(modalities)} modalities")
+    megabatches, leftovers = [], []
+    for mod in sorted(set(modalities)):
+        idx = [i for i, m in enumerate(modalities) if m == mod]
+        perm = [idx[j] for j in torch.randperm(len(idx), generator=generator).tolist()]
+        full = len(perm) - len(perm) % group
+        for s in range(0, full, group):
+            megabatches.append(sorted(perm[s:s + group], key=lambda i: -lengths[i]))
+        leftovers.extend(perm[full:])
+    order = torch.randperm(len(megabatches), generator=generator).tolist()
+    out = [i for k in order for i in megabatches[k]]
+    return out + sorted(leftovers, key=lambda i: -lengths[i])
+
+
+class ModalityLengthGroupedSampler(Sampler[int]):
+    """Sampler over a dataset with `length(i)` and `modality(i)`.
+
+    Args:
+        lengths / modalities: per-sample length proxy and modality name.
+        group: samples per megabatch, normally per-device batch x world size (one optimizer micro-step).
+        seed: base seed; epoch e uses seed + e.
+    """
+
+    def __init__(self, lengths: Sequence[int], modalities: Sequence[str], group: int, seed: int = 0) -> None:
+        self.lengths, self.modalities = list(lengths), list(modalities)
+        self.group, self.seed, self.epoch = max(1, group), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(grouped_indices(self.lengths, self.modalities, self.group, g))
+
+
+class SeededRandomSampler(Sampler[int]):
+    """A random permutation that depends only on (seed, epoch) (used when grouping is off)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
