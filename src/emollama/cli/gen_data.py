@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vocabulary", nargs="+", default=["canonical"], metavar="NAME",
                    help="option/answer words: canonical, ferid_joy (happiness->joy), adjectives (seeded choice)")
     g.add_argument("--shuffle-options", action="store_true", help="seeded per-sample option order (recorded)")
+    p.add_argument("--priors", metavar="MANIFEST.jsonl",
+                   help="manifest written by `emollama prepare`: fills each record's prior_key (sample id -> "
+                        "face-prior cache key) so training/eval read the same cached priors")
     c = p.add_argument_group("conversation")
     c.add_argument("--provider", choices=["gemini", "openai", "offline"],
                    help="conversation generator: gemini (google-genai), openai (any OpenAI-compatible endpoint), "
@@ -78,6 +81,9 @@ def _run_category(args: argparse.Namespace) -> int:
     samples = res.samples[: args.limit] if args.limit > 0 else res.samples
     records = generate(samples, res.info, args.templates, args.seed, args.shuffle_options,
                        vocabularies=args.vocabulary, media_prefix=args.media_prefix)
+    keys = _prior_keys(args)
+    if keys:
+        records = _with_prior_keys(records, samples, keys)
     n = write_jsonl(records, args.out)
     digest = hashlib.sha256(Path(args.out).read_bytes()).hexdigest()
     print(f"wrote {n} category records to {args.out} (sha256 {digest[:16]})")
@@ -87,9 +93,39 @@ def _run_category(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prior_keys(args: argparse.Namespace) -> dict[str, str]:
+    if not args.priors:
+        return {}
+    from emollama.data.prior_prepare import read_manifest
+
+    keys = read_manifest(args.priors)
+    if not keys:
+        raise ValueError(f"{args.priors}: no cached priors listed; run `emollama prepare` first")
+    return keys
+
+
+def _with_prior_keys(records, samples, keys: dict[str, str]):
+    """Category records come one per sample, in sample order: attach each sample's cache key."""
+    for rec, sample in zip(records, samples, strict=True):
+        rec.prior_key = keys.get(sample.id)
+        yield rec
+
+
+def _conversation_cues(args: argparse.Namespace):
+    """Captions and/or prior keys per sample id, as the generator's `Cues`."""
+    from dataclasses import replace
+
+    from emollama.instruct.conversation import Cues, load_captions
+
+    cues = dict(load_captions(args.captions)) if args.captions else {}
+    for sid, key in _prior_keys(args).items():
+        cues[sid] = replace(cues[sid], prior_key=key) if sid in cues else Cues(prior_key=key)
+    return cues or None
+
+
 def _run_conversation(args: argparse.Namespace) -> int:
     from emollama.instruct.client import ClientConfig
-    from emollama.instruct.conversation import generate_conversations, load_captions
+    from emollama.instruct.conversation import generate_conversations
     from emollama.instruct.gates import GateConfig
     from emollama.instruct.providers import build_provider
     from emollama.instruct.providers.base import ProviderError
@@ -107,7 +143,7 @@ def _run_conversation(args: argparse.Namespace) -> int:
     samples = res.samples[: args.limit] if args.limit > 0 else res.samples
     rep = generate_conversations(
         samples, res.info, provider, args.out, args.ledger, args.seed,
-        cues=load_captions(args.captions) if args.captions else None,
+        cues=_conversation_cues(args),
         client_config=ClientConfig(concurrency=args.concurrency, rate=args.rate, max_attempts=args.max_attempts,
                                    timeout=args.timeout),
         gates=GateConfig(label_retries=args.label_retries), vocabulary=args.vocabulary[0],
