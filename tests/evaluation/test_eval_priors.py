@@ -1,0 +1,78 @@
+"""`emollama eval --priors CACHE`: cached priors give the same predictions as cold ones; misses are explicit."""
+
+from __future__ import annotations
+
+import json
+
+from tests.evaluation.eval_fixtures import rafdb_items, rafdb_root
+
+from emollama.cli.__main__ import main
+
+
+def _prepare(root, cache_dir, limit=None):
+    from emollama.data.benchmarks import get_benchmark
+    from emollama.data.prior_cache import PriorCache
+    from emollama.data.prior_prepare import prepare
+    from emollama.evaluation.inputs import prior_spec
+    from emollama.model.build import build_tiny
+
+    _, proc = build_tiny()
+    samples = get_benchmark("rafdb").load(root, "test").samples[:limit]
+    with PriorCache(cache_dir, writable=True) as cache:
+        rep = prepare(samples, cache, prior_spec(proc), proc.config.frame_sampling)
+    return rep
+
+
+def _eval(root, out, *extra):
+    args = ["eval", "--model", "tiny", "--dataset", "rafdb", "--root", str(root), "--out", str(out), "--limit", "2",
+            "--mode", "both", "--n-boot", "20", "--max-new-tokens", "4", "--no-progress", *extra]
+    assert main(args) == 0
+    return {m: json.loads((out / f"{m}.json").read_text()) for m in ("score", "generate")}
+
+
+def _results(rep):
+    return [(r["id"], r["answer"], r["pred"], r["groups"]) for r in rep["records"]]
+
+
+def test_cached_priors_equal_cold_priors(tmp_path, capsys):
+    root = rafdb_root(tmp_path)
+    rep = _prepare(root, tmp_path / "cache", limit=2)
+    assert rep.computed == 2
+    cold = _eval(root, tmp_path / "cold")
+    warm = _eval(root, tmp_path / "warm", "--priors", str(tmp_path / "cache"))
+    for m in ("score", "generate"):
+        assert _results(cold[m]) == _results(warm[m])
+    assert warm["score"]["provenance"]["priors"]["source"] == "prior cache"
+    assert cold["score"]["provenance"]["priors"]["source"].startswith("computed")
+    capsys.readouterr()
+
+
+def test_cache_miss_is_an_error_unless_fallback(tmp_path, capsys):
+    root = rafdb_root(tmp_path)
+    _prepare(root, tmp_path / "cache", limit=1)
+    args = ["eval", "--model", "tiny", "--dataset", "rafdb", "--root", str(root), "--limit", "3", "--n-boot", "0",
+            "--no-progress", "--priors", str(tmp_path / "cache")]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 1
+    assert "emollama prepare" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b"), "--prior-fallback"]) == 0
+    capsys.readouterr()
+
+
+def test_no_priors_means_no_face_tokens(tmp_path):
+    from tests.evaluation.eval_fixtures import tiny_backend
+
+    from emollama.evaluation.backends import model_messages
+
+    _, items = rafdb_items(rafdb_root(tmp_path), limit=1)
+    backend = tiny_backend(priors=False)
+    assert backend.priors.get(items[0].sample, None) is None
+    assert "<face>" not in model_messages(items[0], False)[0]["content"]
+    assert backend.describe()["priors"] == {"source": "none"}
+
+
+def test_prior_opt_needs_key_value(tmp_path, capsys):
+    root = rafdb_root(tmp_path)
+    args = ["eval", "--model", "tiny", "--dataset", "rafdb", "--root", str(root), "--out", str(tmp_path / "o"),
+            "--prior-opt", "x"]
+    assert main(args) == 1
+    assert "KEY=VALUE" in capsys.readouterr().err
