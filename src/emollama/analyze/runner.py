@@ -13,8 +13,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,8 @@ class Summary:
     tracks: int = 0
     no_face: int = 0
     labels: Counter = field(default_factory=Counter)
-    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (source, faces/tracks, labels)
+    # one row per face / track / empty item / error: (source, which, age/gender, label + confidence, why)
+    rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -237,7 +238,13 @@ class Runner:
         if kinds["error"]:
             err = records[0]["error"]
             summary.errors.append({"source": source, **err})
-            summary.rows.append((source, "error", err["reason"]))
-        else:
-            what = f"{kinds['track']} track(s)" if kinds["track"] else f"{kinds['face']} face(s)"
-            summary.rows.append((source, what, ", ".join(labels) or "-"))
+            summary.rows.append((source, "error", "", "-", err["reason"]))
+            return
+        for r in records:
+            if r["kind"] == "no_face":
+                summary.rows.append((source, "no face", "", "-", ""))
+                continue
+            which = f"track {r['track_id']}" if r["kind"] == "track" else f"face {r['face_index']}"
+            conf = f" {r['confidence']:.2f}" if r.get("confidence") is not None else ""
+            who = " ".join(x for x in ((r.get("gender") or {}).get("value"), (r.get("age") or {}).get("group")) if x)
+            summary.rows.append((source, which, who, f"{r.get('label') or '?'}{conf}", r.get("explanation") or ""))

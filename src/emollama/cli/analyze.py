@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -80,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(summary, out: Path) -> None:
-    rows = [("source", "result", "labels")] + [(Path(s).name, w, lab) for s, w, lab in summary.rows]
-    widths = [min(48, max(len(r[i]) for r in rows)) for i in range(3)]
+    rows = [("source", "face", "who", "label", "why")] + [(Path(r[0]).name, *r[1:]) for r in summary.rows]
+    caps = (32, 9, 13, 16, 80)
+    widths = [min(caps[i], max(len(r[i]) for r in rows)) for i in range(5)]
     for i, r in enumerate(rows):
-        print("  ".join(c[: widths[j]].ljust(widths[j]) for j, c in enumerate(r)))
+        cells = [c if len(c) <= widths[j] else c[: widths[j] - 1] + "…" for j, c in enumerate(r)]
+        print("  ".join(c.ljust(widths[j]) for j, c in enumerate(cells)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
     rate = summary.items / summary.seconds if summary.seconds else 0.0
@@ -94,4 +95,3 @@ def _print_table(summary, out: Path) -> None:
     for e in summary.errors:
         print(f"error: {e['source']}: {e['reason']}" + (f" ({e['detail']})" if e.get("detail") else "")
               + (f"; {e['fix']}" if e.get("fix") else ""), file=sys.stderr)
-    _ = json  # records are JSON; the table is for people
