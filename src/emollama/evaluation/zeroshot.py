@@ -9,7 +9,6 @@ SQLite ledger so a rerun never pays twice. Only ``generate`` mode exists: APIs e
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
 from collections.abc import Sequence
@@ -32,15 +31,10 @@ from emollama.instruct.providers.base import (
     resolve_api_key,
 )
 from emollama.instruct.providers.media import media_bytes
+from emollama.instruct.providers.openai_compat import _RETRY_STATUS, ENV_VARS, data_url
 
 logger = logging.getLogger(__name__)
-ENV_VARS = ("OPENAI_API_KEY",)
-_RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 PROMPT_VERSION = "zeroshot-v1"  # how the question is sent (text first, then images); part of the ledger key
-
-
-def _data_url(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def question_text(item: EvalItem) -> str:
@@ -95,14 +89,14 @@ class OpenAIZeroShotBackend:
     def _images(self, item: EvalItem) -> list[str]:
         s = item.sample
         if not s.is_video:
-            return [_data_url(*media_bytes(Path(s.media), "image"))]
+            return [data_url(*media_bytes(Path(s.media), "image"))]
         from PIL import Image
 
         urls = []
         for frame in load_media(s, f"uniform:{self.frames}"):
             buf = io.BytesIO()
             Image.fromarray(frame).save(buf, format="JPEG", quality=92)
-            urls.append(_data_url(buf.getvalue(), "image/jpeg"))
+            urls.append(data_url(buf.getvalue(), "image/jpeg"))
         return urls
 
     def _call(self, text: str, urls: list[str]) -> Generation:

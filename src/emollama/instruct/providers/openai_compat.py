@@ -34,6 +34,11 @@ ENV_VARS = ("OPENAI_API_KEY",)
 _RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 
 
+def data_url(data: bytes, mime: str) -> str:
+    """Inline media for the chat API: ``data:<mime>;base64,...``."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def _sdk():
     try:
         import openai
@@ -93,7 +98,7 @@ class OpenAICompatGenerator:
         content: list[dict[str, Any]] = [{"type": "text", "text": user}]
         if request.media is not None:
             data, mime = media_bytes(request.media, request.kind)
-            url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+            url = data_url(data, mime)
             content.append({"type": "image_url", "image_url": {"url": url}})
         kwargs: dict[str, Any] = {"response_format": {"type": "json_object"}} if self.json_mode else {}
         try:
