@@ -99,3 +99,25 @@ def test_kill_9_mid_run_then_resume_equals_clean_run(tmp_path):
 def test_bad_arguments_are_user_errors(tmp_path, bad, capsys):
     assert main(cli(dataset(tmp_path / "ds", 1), tmp_path / "c", *bad)) == 1
     assert "emollama prepare: error:" in capsys.readouterr().err
+
+
+def test_prepare_frames_for_model(tmp_path, capsys):
+    from emollama.data.benchmarks import get_benchmark
+    from emollama.data.frame_cache import frames_key_for, get_frames
+    from emollama.vision.towers import Preprocess
+
+    root = dataset(tmp_path / "ds", 2)
+    args = cli(root, tmp_path / "c", "--workers", "1", "--video-sampling", "uniform:2", "--frames-for-model", "16",
+               "--report", str(tmp_path / "r.json"))
+    assert main(args) == 0
+    assert "tower frames (16 px): computed 3, cached already 0, failed 0" in capsys.readouterr().out
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["cache"]["entries"] == 3 and rep["cache"]["by_status"]["frames"] == 3  # priors counted apart
+    assert main(args) == 0
+    assert "tower frames (16 px): computed 0, cached already 3" in capsys.readouterr().out
+    c = PriorCache(tmp_path / "c")
+    clip = get_benchmark("folder").load(root, "test").samples[0]
+    pixels, idx = get_frames(c, frames_key_for(c, clip, "uniform:2", Preprocess(16)))
+    assert pixels.shape == (2, 16, 16, 3) and pixels.dtype == np.uint8 and list(idx) == [0, 2]
+    assert main([*cli(root, tmp_path / "d"), "--frames-for-model", "nodir"]) == 1
+    assert "--frames-for-model" in capsys.readouterr().err

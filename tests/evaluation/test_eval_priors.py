@@ -9,8 +9,9 @@ from tests.evaluation.eval_fixtures import rafdb_items, rafdb_root
 from emollama.cli.__main__ import main
 
 
-def _prepare(root, cache_dir, limit=None):
+def _prepare(root, cache_dir, limit=None, frames=False):
     from emollama.data.benchmarks import get_benchmark
+    from emollama.data.frame_cache import prepare_frames
     from emollama.data.prior_cache import PriorCache
     from emollama.data.prior_prepare import prepare
     from emollama.evaluation.inputs import prior_spec
@@ -20,6 +21,9 @@ def _prepare(root, cache_dir, limit=None):
     samples = get_benchmark("rafdb").load(root, "test").samples[:limit]
     with PriorCache(cache_dir, writable=True) as cache:
         rep = prepare(samples, cache, prior_spec(proc), proc.config.frame_sampling)
+        if frames:
+            frames = prepare_frames(samples, cache, proc.preprocess, proc.config.frame_sampling)
+            assert frames["computed"] == len(samples)
     return rep
 
 
@@ -76,3 +80,28 @@ def test_prior_opt_needs_key_value(tmp_path, capsys):
             "--prior-opt", "x"]
     assert main(args) == 1
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def _logliks(out):
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    return sorted((r["key"], r["loglik"]) for r in rows if "loglik" in r)
+
+
+def test_cached_frames_give_identical_predictions(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = rafdb_root(tmp_path)
+    for i, path in enumerate(sorted(root.glob("Image/*/test_*"))):  # non-square noise photos
+        rgb = np.random.default_rng(i).integers(0, 256, (50 + 7 * i, 41, 3), dtype=np.uint8)
+        Image.fromarray(rgb).save(path)
+    _prepare(root, tmp_path / "cache", limit=2, frames=True)
+    cold = _eval(root, tmp_path / "cold")
+    warm = _eval(root, tmp_path / "warm", "--priors", str(tmp_path / "cache"))
+    for m in ("score", "generate"):
+        assert _results(cold[m]) == _results(warm[m])
+    assert _logliks(tmp_path / "cold") == _logliks(tmp_path / "warm") and _logliks(tmp_path / "cold")
+    timing = warm["score"]["provenance"]["timing"]
+    assert timing["media"]["frames_hit"] == 4 and "decoded" not in timing["media"]  # 2 samples x 2 modes
+    assert cold["score"]["provenance"]["timing"]["media"]["decoded"] == 4
+    capsys.readouterr()

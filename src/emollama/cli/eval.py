@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="parse policy for generated answers: strict = exactly one class named (default); first = "
                    "first class named")
     p.add_argument("--priors", default="auto", help="face priors: 'auto' (computed per sample, cold; default), "
-                   "'none' (no <face> tokens), or a prior cache directory written by `emollama prepare`")
+                   "'none' (no <face> tokens), or a prior cache directory written by `emollama prepare`; a cache also "
+                   "supplies tower-ready frames where `prepare --frames-for-model` stored them (decoding otherwise)")
     p.add_argument("--prior-extractor", help="prior extractor, cold or as given to `emollama prepare --extractor` "
                    "(default: mediapipe for 478-landmark models, synthetic for the tiny model)")
     p.add_argument("--prior-opt", action="append", default=[], metavar="KEY=VALUE",
@@ -121,7 +122,7 @@ def build_backend(args: argparse.Namespace, info, out: Path):
                                      max_tokens=args.max_new_tokens, seed=args.seed, client=cfg,
                                      ledger=out / "api_ledger.sqlite"), {}
     from emollama.evaluation.backends import LocalBackend
-    from emollama.evaluation.inputs import build_priors
+    from emollama.evaluation.inputs import build_media, build_priors
 
     if not args.model:
         raise ValueError("--model PATH|tiny|small is required with --backend local")
@@ -148,7 +149,8 @@ def build_backend(args: argparse.Namespace, info, out: Path):
     priors = build_priors(args.priors, proc, extractor=args.prior_extractor, options=opts,
                           policy=args.prior_sampling, fallback=args.prior_fallback)
     backend = LocalBackend(model, proc, priors, model_id=model_id, canonical=info.canonical,
-                           max_new_tokens=args.max_new_tokens, max_synonyms=args.synonyms)
+                           max_new_tokens=args.max_new_tokens, max_synonyms=args.synonyms,
+                           media=build_media(args.priors, proc))
     return backend, notes
 
 

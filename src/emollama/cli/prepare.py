@@ -42,6 +42,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-mb", type=float, default=32.0,
                    help="shard size: results are made durable every this many MB or 30 s (default 32)")
     p.add_argument("--report", metavar="FILE.json", help="also write the run report as JSON")
+    p.add_argument("--frames-for-model", metavar="SIZE|MODEL_DIR",
+                   help="also store each sample's sampled frames resized + centre-cropped for the vision tower "
+                        "(uint8), so `emollama eval --priors CACHE` decodes no media: a side in pixels (bicubic, no "
+                        "padding) or a model directory (its processor.json preprocessing). Default: off")
+
+
+def frame_preprocess(arg: str):
+    """``--frames-for-model`` value -> `Preprocess`: an int side, or a model directory's processor.json."""
+    from emollama.vision.towers import Preprocess
+
+    if arg.isdigit():
+        if int(arg) < 1:
+            raise ValueError(f"--frames-for-model {arg!r}: the side must be >= 1")
+        return Preprocess(int(arg))
+    meta = Path(arg) / "processor.json"
+    if not meta.is_file():
+        raise ValueError(f"--frames-for-model {arg!r}: expected a side in pixels or a model directory with "
+                         "processor.json")
+    pp = json.loads(meta.read_text())["preprocess"]
+    return Preprocess(pp["size"], tuple(pp["mean"]), tuple(pp["std"]), pp["resample"], pp["pad_to_square"])
 
 
 def _value(text: str):
@@ -80,6 +100,7 @@ def _progress(total: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    from emollama.data.frame_cache import prepare_frames
     from emollama.data.prior_cache import PriorCache
     from emollama.data.prior_keys import ExtractorSpec
     from emollama.data.prior_prepare import prepare, write_manifest
@@ -87,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from emollama.vision.sampling import parse_policy
 
     parse_policy(args.video_sampling)
+    frames_pp = frame_preprocess(args.frames_for_model) if args.frames_for_model else None
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     opts = {k: _value(v) for k, v in parse_opts(args.extractor_opt).items()}
@@ -100,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with PriorCache(args.out, writable=True, shard_mb=args.shard_mb) as cache:
             rep = prepare(samples, cache, spec, args.video_sampling, workers=args.workers, progress=tick)
+            frames = prepare_frames(samples, cache, frames_pp, args.video_sampling) if frames_pp else None
             write_manifest(manifest, samples, rep.keys, cache)
             stats = cache.stats()
     finally:
@@ -107,9 +130,12 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     rep.manifest = str(manifest)
     print("\n".join(rep.lines()))
+    if frames is not None:
+        print(f"tower frames ({frames_pp.size} px): computed {frames['computed']}, cached already "
+              f"{frames['cached']}, failed {frames['failed']} ({frames['seconds']:.1f} s)")
     print(f"cache {args.out}: {stats['entries']} entries in {stats['shards']} shard(s), "
           f"{stats['bytes'] / 2**20:.1f} MB; manifest {manifest}")
     if args.report:
         Path(args.report).write_text(json.dumps({**rep.to_dict(), "cache": stats, "extractor": args.extractor,
-                                                 "policy": args.video_sampling}, indent=2) + "\n")
+                                                 "policy": args.video_sampling, "frames": frames}, indent=2) + "\n")
     return 3 if rep.failed else 0

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, shard TEXT NOT NULL, s
 CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, media TEXT, reason TEXT, detail TEXT, created REAL);
 CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, stat TEXT NOT NULL, sha256 TEXT NOT NULL);
 """
+FRAMES_STATUS = "frames"  # index status of tower-frame entries (emollama.data.frame_cache), never a prior
 _LOCKED: set[str] = set()  # caches this process writes (POSIX locks do not exclude a second open in-process)
 
 
@@ -169,7 +170,8 @@ class PriorCache:
                            "this dataset/extractor/policy (keys change when media, extractor or policy change)")
         return EntryInfo(*row)
 
-    def _tensors(self, key: str) -> tuple[dict[str, np.ndarray], str]:
+    def _tensors(self, key: str, fields: tuple[str, ...] = (*_ARRAYS, "valid", "has_crop", "crops")
+                 ) -> tuple[dict[str, np.ndarray], str]:
         if key in self._buf:
             return self._buf[key][1:]
         info = self.info(key)
@@ -183,7 +185,6 @@ class PriorCache:
                 self._readers.popitem(last=False)
         self._readers.move_to_end(info.shard)
         reader, names = self._readers[info.shard]
-        fields = (*_ARRAYS, "valid", "has_crop", "crops")
         return {f: reader.get_tensor(f"{key}/{f}") for f in fields if f"{key}/{f}" in names}, meta
 
     def get_crops(self, key: str) -> tuple[np.ndarray | None, np.ndarray]:
@@ -211,11 +212,13 @@ class PriorCache:
         return isinstance(key, str) and self.has(key)
 
     def __len__(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        """Number of face-prior entries (tower-frame entries of `emollama.data.frame_cache` are not counted)."""
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM entries WHERE status != '{FRAMES_STATUS}'").fetchone()[0])
 
     def __iter__(self) -> Iterator[str]:
-        """Keys of indexed entries, sorted."""
-        return (r[0] for r in self.conn.execute("SELECT key FROM entries ORDER BY key").fetchall())
+        """Keys of indexed face-prior entries, sorted."""
+        return (r[0] for r in self.conn.execute(f"SELECT key FROM entries WHERE status != '{FRAMES_STATUS}' "
+                                                "ORDER BY key").fetchall())
 
     def items(self) -> Iterator[tuple[str, FacePrior]]:
         """(key, `FacePrior`) for every indexed entry, in key order."""
@@ -233,8 +236,10 @@ class PriorCache:
         return {
             "entries": len(self),
             "by_status": dict(c.execute("SELECT status, COUNT(*) FROM entries GROUP BY status").fetchall()),
-            "by_extractor": dict(c.execute("SELECT extractor, COUNT(*) FROM entries GROUP BY extractor").fetchall()),
-            "frames": int(c.execute("SELECT COALESCE(SUM(frames), 0) FROM entries").fetchone()[0]),
+            "by_extractor": dict(c.execute(f"SELECT extractor, COUNT(*) FROM entries WHERE status != '{FRAMES_STATUS}' "
+                                           "GROUP BY extractor").fetchall()),
+            "frames": int(c.execute(f"SELECT COALESCE(SUM(frames), 0) FROM entries WHERE status != '{FRAMES_STATUS}'"
+                                    ).fetchone()[0]),
             "shards": len(shards),
             "bytes": sum(p.stat().st_size for p in shards),
             "failures": dict(Counter(r[0] for r in c.execute("SELECT reason FROM failures"))),
@@ -266,7 +271,14 @@ class PriorCache:
         status = "ok" if valid.any() else "no_face"
         info = EntryInfo(info.key, "", status, t, *(getattr(info, f) for f in
                                                     ("media", "sha256", "extractor", "fingerprint", "policy")))
-        self._buf[info.key] = (info, arrays, json.dumps(prior.meta, sort_keys=True, default=str))
+        self.put_arrays(info, arrays, prior.meta)
+
+    def put_arrays(self, info: EntryInfo, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Buffer one entry of named arrays with its index row (``info.status``/``frames`` as given); flushed like
+        `put` (used by `emollama.data.frame_cache` for tower-ready frames)."""
+        if not self.writable:
+            raise PermissionError(f"prior cache {str(self.root)!r} was opened read-only")
+        self._buf[info.key] = (info, arrays, json.dumps(meta, sort_keys=True, default=str))
         self._buf_bytes += sum(a.nbytes for a in arrays.values())
         if self._buf_bytes >= self.shard_bytes or time.monotonic() - self._buf_t0 >= self.flush_seconds:
             self.flush()

@@ -16,7 +16,7 @@ import torch
 
 from emollama.constants import FACE_TOKEN, IMAGE_TOKEN, VIDEO_TOKEN
 from emollama.data.benchmarks.base import Sample
-from emollama.evaluation.inputs import PriorProvider, load_media, predicted_agr
+from emollama.evaluation.inputs import DecodedMedia, PriorProvider, predicted_agr
 from emollama.evaluation.parse import load_vocabulary
 from emollama.evaluation.scoring import answer_token_ids
 
@@ -142,8 +142,10 @@ class LocalBackend:
     modes = MODES
 
     def __init__(self, model, processor, priors: PriorProvider, *, model_id: str, canonical: Sequence[str],
-                 max_new_tokens: int = 16, max_synonyms: int = 1, frames: str | None = None) -> None:
+                 max_new_tokens: int = 16, max_synonyms: int = 1, frames: str | None = None,
+                 media: DecodedMedia | None = None) -> None:
         self.model, self.processor, self.priors = model, processor, priors
+        self.media = media or DecodedMedia()  # cached tower-ready frames or decoding: identical pixels either way
         self.model_id, self.canonical = model_id, tuple(canonical)
         self.max_new_tokens, self.max_synonyms = max_new_tokens, max_synonyms
         self.frames = frames or processor.config.frame_sampling
@@ -158,7 +160,7 @@ class LocalBackend:
     def _inputs(self, items: Sequence[EvalItem]) -> tuple[list, list, list[dict]]:
         media, faces, groups = [], [], []
         for it in items:
-            m = load_media(it.sample, self.frames)
+            m = self.media.load(it.sample, self.frames)
             prior = self.priors.get(it.sample, m)
             media.append(m)
             faces.append([prior] if prior is not None else [])

@@ -1,4 +1,8 @@
-"""Inputs of a local evaluation: media loading, face priors (cached or computed cold) and predicted AGR groups.
+"""Inputs of a local evaluation: media (decoded, or tower-ready frames from the cache), face priors (cached or
+computed cold) and predicted AGR groups.
+
+Media come from ``DecodedMedia`` (cold) or ``CachedMedia`` (frames `emollama prepare --frames-for-model` stored,
+bit-identical after normalisation, decoding on a miss).
 
 Priors come from a ``PriorProvider``: ``NoPriors`` (no `<face>` tokens), ``ExtractedPriors`` (cold: the
 `emollama prepare` extractor run on every sample) or ``CachedPriors`` (the face-prior cache `emollama prepare`
@@ -11,37 +15,76 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
 
 from emollama.data.benchmarks.base import Sample
 from emollama.instruct.agr import AGE_GROUPS
 from emollama.model.face_inputs import FacePrior
 
 logger = logging.getLogger(__name__)
-FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 GENDERS = ("female", "male")  # order of FacePrior.gender_probs (emollama.faces.priors)
 
 
 def load_media(sample: Sample, frames: str) -> Any:
     """An image as a PIL RGB image, or a clip as sampled (H, W, 3) uint8 frames (policy ``frames``, e.g. uniform:8)."""
-    path = Path(sample.media)
-    if not sample.is_video:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    from emollama.vision.sampling import sample_indices
+    from emollama.data.frame_cache import decode_media
 
-    if path.is_dir():  # DFEW/MAFW/FERV39k official frame folders; they carry no fps
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTS)
-        if not files:
-            raise FileNotFoundError(f"frame folder {str(path)!r} holds no images {FRAME_EXTS}")
-        return [np.asarray(Image.open(files[i]).convert("RGB")) for i in sample_indices(len(files), 0.0, frames)]
-    from emollama.vision.video import read_frames
+    got, _ = decode_media(sample.media, sample.is_video, frames)
+    return got if sample.is_video else got[0]
 
-    return [f.rgb for f in read_frames(path, frames)]
+
+class DecodedMedia:
+    """Media decoded from the files on every run (cold). ``stats``: decoded count and milliseconds."""
+
+    def __init__(self) -> None:
+        self.stats: Counter = Counter()
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "decoded per sample"}
+
+    def load(self, sample: Sample, frames: str) -> Any:
+        t0 = time.perf_counter()
+        media = load_media(sample, frames)
+        self.stats["decoded"] += 1
+        self.stats["decode_ms"] += round(1000 * (time.perf_counter() - t0), 3)
+        return media
+
+
+class CachedMedia(DecodedMedia):
+    """Tower-ready frames from the cache (`emollama prepare --frames-for-model`): an image becomes one
+    (S, S, 3) uint8 array, a clip a (T, S, S, 3) uint8 array, which the processor only normalises (its resize/crop
+    is the identity on them). Absent entries (other policy, size or media) are decoded as usual and counted."""
+
+    def __init__(self, cache, preprocess) -> None:
+        super().__init__()
+        self.cache, self.preprocess = cache, preprocess
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "frame cache, decoding on a miss", "cache": str(self.cache.root)}
+
+    def load(self, sample: Sample, frames: str) -> Any:
+        from emollama.data.frame_cache import frames_key_for, get_frames
+
+        t0 = time.perf_counter()
+        key = frames_key_for(self.cache, sample, frames, self.preprocess)
+        if not self.cache.has(key):
+            self.stats["frames_miss"] += 1
+            return super().load(sample, frames)
+        pixels, _ = get_frames(self.cache, key)
+        self.stats["frames_hit"] += 1
+        self.stats["read_ms"] += round(1000 * (time.perf_counter() - t0), 3)
+        return pixels if sample.is_video else pixels[0]
+
+
+def build_media(spec_arg: str, processor) -> DecodedMedia:
+    """Cached frames when ``spec_arg`` (the ``--priors`` value) is a cache directory, else decoding."""
+    if spec_arg in ("none", "auto"):
+        return DecodedMedia()
+    from emollama.data.prior_cache import PriorCache
+
+    return CachedMedia(PriorCache(spec_arg), processor.preprocess)
 
 
 class PriorProvider(Protocol):
@@ -98,7 +141,7 @@ class ExtractedPriors:
         prior = res.prior
         prior.crops = _tower_crops(res.crops, res.has_crop, self.preprocess)
         self.stats["computed"] += 1
-        self.stats["extract_ms"] += round(1000 * (time.perf_counter() - t0))
+        self.stats["extract_ms"] += round(1000 * (time.perf_counter() - t0), 3)
         return prior
 
 
@@ -122,7 +165,7 @@ class CachedPriors:
         if self.cache.has(key):
             prior = self.cache.get(key)
             self.stats["cache_hit"] += 1
-            self.stats["read_ms"] += round(1000 * (time.perf_counter() - t0))
+            self.stats["read_ms"] += round(1000 * (time.perf_counter() - t0), 3)
             return prior
         if self.fallback is None:
             raise KeyError(f"prior cache {self.path!r} has no entry for {sample.media_rel!r} with extractor "

@@ -179,6 +179,9 @@ def evaluate(backend: Backend, items: Sequence[EvalItem], *, info: DatasetInfo, 
         stats = getattr(getattr(backend, "priors", None), "stats", None)
         if stats:  # cache hits / cold extractions and their milliseconds, this run only
             timing["priors"] = dict(stats)
+        media = getattr(backend, "media", None)
+        if getattr(media, "stats", None):  # frames read from the cache / decoded, and their milliseconds
+            timing["media"] = {**media.describe(), **media.stats}
         parser = AnswerParser(info.classes if not info.canonical else info.canonical, policy)
         records = {m: _records(items, log, m, parser) for m in modes}
     agree = agreement(records["score"], records["generate"]) if mode == "both" else None

@@ -31,8 +31,15 @@ def expand_to_square(img: Image.Image, mean: tuple[float, float, float]) -> Imag
     return canvas
 
 
-def preprocess_frame(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool | None = None) -> torch.Tensor:
-    """Shortest-edge resize, centre crop, rescale 1/255, normalise. Returns (3, size, size) float32."""
+def resize_crop(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool | None = None) -> np.ndarray:
+    """Shortest-edge resize + centre crop (+ optional pad to square first). Returns (size, size, 3) uint8.
+
+    A (size, size, 3) uint8 array is returned as is: the PIL steps are the identity on it (a square image needs no
+    padding, a same-size resize is a copy, the crop covers it), so frames cached after this step (`emollama
+    prepare --frames-for-model`) give bit-identical tower inputs.
+    """
+    if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.shape == (pp.size, pp.size, 3):
+        return frame
     img = to_pil_rgb(frame)
     if pp.pad_to_square if pad is None else pad:
         img = expand_to_square(img, pp.mean)
@@ -42,9 +49,19 @@ def preprocess_frame(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool 
     img = img.resize((nw, nh), _RESAMPLE[pp.resample])
     left, top = (nw - pp.size) // 2, (nh - pp.size) // 2
     img = img.crop((left, top, left + pp.size, top + pp.size))
-    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return np.asarray(img, dtype=np.uint8)
+
+
+def normalise(frame: np.ndarray, pp: Preprocess) -> torch.Tensor:
+    """(S, S, 3) uint8 -> (3, S, S) float32: rescale 1/255, subtract mean, divide by std."""
+    arr = np.asarray(frame, dtype=np.float32) / 255.0
     arr = (arr - np.asarray(pp.mean, dtype=np.float32)) / np.asarray(pp.std, dtype=np.float32)
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+
+def preprocess_frame(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool | None = None) -> torch.Tensor:
+    """`resize_crop` (uint8) then `normalise`. Returns (3, size, size) float32."""
+    return normalise(resize_crop(frame, pp, pad), pp)
 
 
 def preprocess_frames(frames: list, pp: Preprocess, pad: bool | None = None) -> torch.Tensor:
