@@ -80,3 +80,46 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
         raise MediaError(path, "image too large", str(err), "resize it, or raise the limit with --max-pixels") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise MediaError(path, "truncated or corrupt image", str(err), "re-export or re-download the file") from None
+
+
+FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+FRAME_FOLDER_PERIOD_S = 0.04  # frame folders (DFEW/MAFW official faces) carry no timestamps: nominal 25 fps
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """Frame images of a frame-folder video, in name order."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in FRAME_EXTS)
+
+
+def load_media(path: str | Path, is_video: bool, policy: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> list:
+    """The ONE decoder shared by analyze, prepare, training and eval, so all of them see identical pixels.
+
+    Args:
+        path: an image file; or, with ``is_video``, a video file or a folder of frame images.
+        policy: frame sampling policy for videos (`emollama.vision.sampling`); frame folders have no fps.
+    Returns:
+        `emollama.vision.video.Frame`s (index, time_s, rgb (H, W, 3) uint8); one frame (index 0) for an image.
+        Every image and frame-folder file goes through `load_image` (EXIF rotation, mode conversion, bomb guard).
+    Raises:
+        MediaError for unreadable images / empty folders; `emollama.vision.video.VideoError` for bad videos.
+    """
+    from emollama.vision.video import Frame, read_frames
+
+    path = Path(path)
+    if not is_video:
+        return [Frame(0, 0.0, load_image(path, max_pixels))]
+    if path.is_dir():
+        from emollama.vision.sampling import sample_indices
+
+        files = frame_files(path)
+        if not files:
+            raise MediaError(path, "empty frame folder", f"no {'/'.join(FRAME_EXTS)} files",
+                             "point the sample at a folder of frame images or at a video file")
+        return [Frame(i, i * FRAME_FOLDER_PERIOD_S, load_image(files[i], max_pixels))
+                for i in sample_indices(len(files), 0.0, policy)]
+    if not path.exists():
+        raise MediaError(path, "file not found", fix="check the path")
+    frames = read_frames(path, policy)
+    if not frames:
+        raise MediaError(path, "no frames decoded", fix="the video may be empty or truncated")
+    return frames

@@ -20,12 +20,11 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from emollama.data.prior_cache import FRAMES_STATUS, EntryInfo, PriorCache
-from emollama.data.prior_keys import _pkg_version, frame_files
+from emollama.data.prior_keys import _pkg_version
 
 logger = logging.getLogger(__name__)
 
@@ -50,33 +49,13 @@ def frames_key_for(cache: PriorCache, sample, policy: str, pp) -> str:
     return frames_key(sample.media_rel, cache.content_hash(sample.media), policy if sample.is_video else "", pp)
 
 
-def decode_media(media: str | os.PathLike, is_video: bool, policy: str) -> tuple[list, list[int]]:
-    """Decode a photo (one PIL RGB image, index 0) or a clip's sampled frames ((H, W, 3) uint8 each) + indices.
+def decode_media(media: str | os.PathLike, is_video: bool, policy: str) -> tuple[list[np.ndarray], list[int]]:
+    """Sampled (H, W, 3) uint8 frames + frame indices from the shared decoder (`emollama.analyze.media.load_media`);
+    one frame (index 0) for a photo."""
+    from emollama.analyze.media import load_media
 
-    Videos are files (PyAV, `emollama.vision.video.read_frames`) or frame folders (no fps: fps policies see 0).
-    """
-    from PIL import Image
-
-    path = Path(media)
-    if not is_video:
-        with Image.open(path) as im:
-            return [im.convert("RGB")], [0]
-    from emollama.vision.sampling import sample_indices
-
-    if path.is_dir():  # DFEW/MAFW/FERV39k official frame folders
-        files = frame_files(path)
-        if not files:
-            raise FileNotFoundError(f"frame folder {str(path)!r} holds no frame images")
-        idx = sample_indices(len(files), 0.0, policy)
-        frames = []
-        for i in idx:
-            with Image.open(files[i]) as im:
-                frames.append(np.asarray(im.convert("RGB")))
-        return frames, list(idx)
-    from emollama.vision.video import read_frames
-
-    got = read_frames(path, policy)
-    return [f.rgb for f in got], [f.index for f in got]
+    frames = load_media(media, is_video, policy)
+    return [f.rgb for f in frames], [f.index for f in frames]
 
 
 def tower_frames(media: str | os.PathLike, is_video: bool, policy: str, pp) -> tuple[np.ndarray, np.ndarray]:

@@ -11,21 +11,19 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from emollama.data.prior_keys import ExtractorSpec, frame_files
+from emollama.data.prior_keys import ExtractorSpec
 from emollama.faces.align import CropConfig
 from emollama.model.face_inputs import FacePrior
-from emollama.vision.sampling import parse_policy, sample_indices
+from emollama.vision.sampling import parse_policy
 
 logger = logging.getLogger(__name__)
 
 DELAY_ENV = "EMOLLAMA_PREPARE_TEST_DELAY"  # test hook: seconds to sleep per sample (kill -9 tests)
 CRASH_ENV = "EMOLLAMA_PREPARE_TEST_CRASH"  # test hook: a worker dies on media whose path contains this text
-FRAME_MS = 40  # nominal frame period (25 fps) for frame folders, which carry no timestamps
 
 
 class SampleError(Exception):
@@ -49,36 +47,20 @@ class Extraction:
 
 
 def load_media(media: str | os.PathLike, is_video: bool, policy: str) -> tuple[list[np.ndarray], list[int]]:
-    """(frames (H, W, 3) uint8, timestamps in ms): one frame for an image, the policy's frames for a video file
-    or a frame folder (same frames as `emollama.training.data.load_video_frames`)."""
-    path = Path(media)
-    if not is_video:
-        from emollama.analyze.media import MediaError, load_image
+    """(frames (H, W, 3) uint8, timestamps in ms) from the shared decoder (`emollama.analyze.media.load_media`),
+    so prepare sees exactly the pixels training and eval see; failures become a counted `SampleError`."""
+    from emollama.analyze.media import MediaError
+    from emollama.analyze.media import load_media as decode
+    from emollama.vision.video import VideoError
 
-        try:
-            return [load_image(path)], [0]
-        except MediaError as err:
-            raise SampleError(err.reason, err.detail or err.path) from None
-    if parse_policy(policy)[0] == "peak":
+    if is_video and parse_policy(policy)[0] == "peak":
         raise ValueError(f"prepare does not support {policy!r}: peak frames depend on the priors themselves")
-    if path.is_dir():
-        files = frame_files(path)
-        if not files:
-            raise SampleError("empty frame folder", str(path))
-        idx = sample_indices(len(files), 0.0, policy)
-        try:
-            frames = [np.asarray(Image.open(files[i]).convert("RGB")) for i in idx]
-        except OSError as err:
-            raise SampleError("unreadable frame", str(err)) from None
-        return frames, [FRAME_MS * i for i in idx]
-    from emollama.vision.video import VideoError, read_frames
-
     try:
-        frames = read_frames(path, policy)
+        frames = decode(media, is_video, policy)
+    except MediaError as err:
+        raise SampleError(err.reason, err.detail or err.path) from None
     except (VideoError, FileNotFoundError) as err:
         raise SampleError("unreadable video", str(err)) from None
-    if not frames:
-        raise SampleError("unreadable video", f"{path}: no frames decoded")
     return [f.rgb for f in frames], [int(round(1000 * f.time_s)) for f in frames]
 
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emollama.analyze.media import FRAME_EXTS, frame_files
 from emollama.faces.align import CropConfig
 
-# same frame-file rule as `emollama.training.data.load_video_frames`
-FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # bump when the extraction code of a backend changes its output (a new version invalidates every entry)
 EXTRACTOR_VERSIONS = {"mediapipe": "1", "synthetic": "1", "facexformer": "1"}
 # third-party packages whose version changes a backend's numbers
@@ -61,11 +60,6 @@ class ExtractorSpec:
         blob = json.dumps({"name": self.name, "version": self.resolved_version(), "options": self.options,
                            "crop": [self.crop.margin, self.crop.size]}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def frame_files(folder: str | os.PathLike) -> list[Path]:
-    """Frame images of a frame-folder video, in name order."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in FRAME_EXTS)
 
 
 def _files(path: Path) -> list[Path]:

@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
+from emollama.analyze.media import load_image, load_media
 from emollama.constants import FACE_TOKEN, IMAGE_TOKEN, VIDEO_TOKEN
 from emollama.instruct.agr import AGE_GROUPS, AGRAttributes
 from emollama.model.face_inputs import FacePrior
 from emollama.training.priors import NullPriorSource, PriorSource
-from emollama.vision.sampling import sample_indices
 
 logger = logging.getLogger(__name__)
-FRAME_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
 
 
@@ -100,16 +98,8 @@ def agr_from_prior(prior: FacePrior) -> AGRAttributes | None:
 
 
 def load_video_frames(path: Path, policy: str) -> list[np.ndarray]:
-    """Sampled RGB frames (H, W, 3) uint8 of a video file or a directory of frame images."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTS)
-        if not files:
-            raise FileNotFoundError(f"video directory {str(path)!r} holds no frame images {FRAME_EXTS}")
-        # frame folders carry no fps; 'fps:F' then keeps every frame (sampling.candidate_indices)
-        return [np.asarray(Image.open(files[i]).convert("RGB")) for i in sample_indices(len(files), 0.0, policy)]
-    from emollama.vision.video import read_frames
-
-    return [f.rgb for f in read_frames(path, policy)]
+    """Sampled RGB frames (H, W, 3) uint8 of a video file or a directory of frame images (the shared decoder)."""
+    return [f.rgb for f in load_media(path, True, policy)]
 
 
 class InstructionDataset(Dataset):
@@ -193,8 +183,7 @@ class InstructionDataset(Dataset):
         if "video" in rec:
             media = [load_video_frames(path, self.frames)]
         else:
-            with Image.open(path) as im:
-                media = [im.convert("RGB")]
+            media = [load_image(path)]
         faces = [self.priors.get(prior_key(rec))] if self.face_token else []
         agr = agr_from_prior(faces[0]) if faces and self.agr == "prior" else None
         return Example(rec["id"], self.messages(rec, bool(faces)), media, faces, self.modality(i), rec, agr)
