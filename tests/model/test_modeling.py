@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from tests.conftest import make_frames, make_prior
@@ -52,23 +53,18 @@ def test_face_branch_changes_output_and_disabled_equals_llamavid_only(rng):
     shared = {k: v for k, v in model.state_dict().items() if not k.startswith("face_mining.")}
     off.load_state_dict(shared, strict=True)
     with torch.no_grad():
-        torch.testing.assert_close(off(**proc_off(conv, media=[make_frames(3, rng)], add_generation_prompt=True)
-                                       ).logits[:, -1].shape, logits_plain.shape)
         torch.testing.assert_close(off(**b_plain).logits, model(**b_plain).logits)
     with pytest.raises(ValueError, match="face_config.enabled is False"):
         off(**b_face)
 
 
-def test_save_load_identical_logits(tiny_model, tiny_processor, rng, tmp_path):
-    batch = _batch(tiny_processor, rng)
+def test_save_load_identical_logits(tiny_model, tiny_processor, tmp_path):
     save_pretrained(tiny_model, tiny_processor, tmp_path / "m")
     assert (tmp_path / "m" / "model.safetensors").exists() and not list((tmp_path / "m").glob("*.bin"))
     model2, proc2 = load_pretrained(tmp_path / "m")
-    conv = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "sadness"}]
-    rng2 = __import__("numpy").random.default_rng(0)
-    batch2 = proc2(conv, media=[make_frames(3, rng2)], faces=[make_prior(proc2.config, 3, rng2)])
-    rng3 = __import__("numpy").random.default_rng(0)
-    batch = tiny_processor(conv, media=[make_frames(3, rng3)], faces=[make_prior(tiny_processor.config, 3, rng3)])
+    # the reloaded processor must build the very same inputs from the same media
+    batch = _batch(tiny_processor, np.random.default_rng(0))
+    batch2 = _batch(proc2, np.random.default_rng(0))
     for k in batch:
         assert torch.equal(batch[k], batch2[k]), k
     with torch.no_grad():
@@ -105,8 +101,6 @@ def test_sampling_is_seeded(tiny_model, tiny_processor, rng):
 
 
 def test_batched_left_padding_matches_single(tiny_model, tiny_processor):
-    import numpy as np
-
     convs = [[{"role": "user", "content": "<image>\nWhat?"}],
              [{"role": "user", "content": "<video>\nWhat is the facial expression of the person in the video?"}]]
     media = [[make_frames(1, np.random.default_rng(1))[0]], [make_frames(3, np.random.default_rng(2))]]

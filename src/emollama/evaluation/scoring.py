@@ -38,16 +38,14 @@ def answer_token_ids(processor: EmoLlamaProcessor, conversation: list[dict], ans
     Derived from the same rendering + offset logic as training labels, so scoring sees exactly the tokens the
     model was trained to produce. Raises ValueError if a tokenizer merges text across the prompt/answer boundary.
     """
-    msgs = processor._with_agr(conversation, agr)
-    prompt = processor._tokenize(processor.render(msgs, add_generation_prompt=True))
+    prompt, _ = processor.conversation_ids(conversation, True, agr)
     conts = []
     for ans in answers:
-        full = processor._tokenize(processor.render([*msgs, {"role": "assistant", "content": ans}], False))
-        n = len(prompt.ids)
-        if full.ids[:n] != prompt.ids:
+        full, _ = processor.conversation_ids([*conversation, {"role": "assistant", "content": ans}], False, agr)
+        if full[: len(prompt)] != prompt:
             raise ValueError(f"tokenizer merges the prompt with answer {ans!r}; score full sequences instead")
-        conts.append(full.ids[n:])
-    return prompt.ids, conts
+        conts.append(full[len(prompt) :])
+    return prompt, conts
 
 
 @torch.no_grad()

@@ -155,24 +155,10 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
         )
         return out.reshape(-1, out.shape[-1])
 
-    def _scatter(
-        self,
-        embeds: torch.Tensor,
-        input_ids: torch.Tensor,
-        token_ids: list[int],
-        rows: torch.Tensor,
-        name: str,
-        detail: str,
-    ) -> torch.Tensor:
-        mask = torch.zeros_like(input_ids, dtype=torch.bool)
-        for tid in token_ids:
-            mask |= input_ids == tid
-        n = int(mask.sum())
-        if n != rows.shape[0]:
-            raise ValueError(
-                f"{name}: {n} placeholder tokens but {rows.shape[0]} feature rows ({detail}); the processor and "
-                "the model disagree: build inputs with EmoLlamaProcessor for this config"
-            )
+    @staticmethod
+    def _scatter(embeds: torch.Tensor, input_ids: torch.Tensor, token_ids: list[int], rows: torch.Tensor, name: str,
+                 detail: str) -> torch.Tensor:
+        mask = tokens.placeholder_mask(input_ids, token_ids, rows.shape[0], name, detail)
         return embeds.masked_scatter(mask.unsqueeze(-1).expand_as(embeds), rows.to(embeds.dtype))
 
     def build_inputs_embeds(self, input_ids: torch.Tensor, **mm: torch.Tensor | None) -> torch.Tensor:

@@ -109,6 +109,13 @@ class EmoLlamaProcessor:
             ids, labels = [self.tokenizer.bos_token_id, *ids], [IGNORE_INDEX, *labels]
         return _Sample(ids, labels)
 
+    def conversation_ids(
+        self, messages: list[dict], add_generation_prompt: bool, agr=None
+    ) -> tuple[list[int], list[int]]:
+        """(token ids, labels) of one text conversation before placeholder expansion, exactly as training sees it."""
+        sample = self._tokenize(self.render(self._with_agr(messages, agr), add_generation_prompt))
+        return sample.ids, sample.labels
+
     # --- media -------------------------------------------------------------------------------------------
     def frames_of(self, item) -> list:
         """An image (PIL or (H, W, 3) uint8) -> [item]; a video (list of frames or (T, H, W, 3)) -> frames."""

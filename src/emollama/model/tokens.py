@@ -62,19 +62,23 @@ def grid_pool_kernel(config: EmoLlamaConfig) -> int:
     return patch_grid(config) // n
 
 
-def check_placeholder_count(
-    input_ids: torch.Tensor, token_id: int, n_rows: int, name: str, detail: str = ""
+def placeholder_mask(
+    input_ids: torch.Tensor, token_ids: list[int], n_rows: int, name: str, detail: str = ""
 ) -> torch.Tensor:
-    """Return the boolean placeholder mask, raising if the count differs from the number of feature rows.
+    """Boolean mask of the placeholder positions, raising if their count differs from the number of feature rows.
 
     Args:
         input_ids: (B, L) token ids.
-        token_id: the placeholder id.
-        n_rows: number of feature rows that will be scattered into the placeholders.
+        token_ids: the placeholder ids (e.g. both `<image>` and `<video>`).
+        n_rows: feature rows that will be scattered into the placeholders, in order.
         name: placeholder name for the message, e.g. "<video>".
-        detail: extra context (frames, tokens per frame, compress_type) appended to the message.
+        detail: context appended to the message (frames, tokens per frame, compress_type).
+    Returns:
+        (B, L) bool mask.
     """
-    mask = input_ids == token_id
+    mask = torch.zeros_like(input_ids, dtype=torch.bool)
+    for tid in token_ids:
+        mask |= input_ids == tid
     n_tokens = int(mask.sum())
     if n_tokens != n_rows:
         extra = f" ({detail})" if detail else ""
