@@ -76,3 +76,20 @@ def make_prior(cfg, t: int, rng: np.random.Generator, crops: bool = True):
 
 def make_frames(t: int, rng: np.random.Generator, h: int = 40, w: int = 48) -> list[np.ndarray]:
     return [(rng.random((h, w, 3)) * 255).astype(np.uint8) for _ in range(t)]
+
+
+SHARED_FER2013 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fer2013")
+
+
+@pytest.fixture(scope="session")
+def fer2013_root():
+    """The real FER2013 folder (train/ + test/), unpacked once from ../shared into the cache; skips if absent."""
+    from pathlib import Path
+
+    src = Path(os.environ.get("EMOLLAMA_FER2013", SHARED_FER2013)).resolve()
+    if not src.exists():
+        pytest.skip(f"FER2013 is not at {src}: put the shared data beside the checkout (../shared/data/fer2013) "
+                    "or set EMOLLAMA_FER2013 to a copy")
+    from emollama.data.benchmarks.fer2013 import resolve_root
+
+    return resolve_root(src)

@@ -113,7 +113,7 @@ class _Capture:
 
 
 def _digest(data: bytes | str) -> str:
-    return "sha256:" + hashlib.sha256(data if isinstance(data, bytes) else data.encode()).hexdigest()[:16]
+    return "sha256:" + hashlib.sha256(data if isinstance(data, bytes) else os.fsencode(data)).hexdigest()[:16]
 
 
 class Analyzer:
@@ -122,16 +122,22 @@ class Analyzer:
     Args:
         backend: 'mediapipe' (default), 'synthetic' (dependency-free stand-in, tests only) or an analyzer object.
         limits: `MediaLimits`; video_sampling: frame policy for videos (as `emollama analyze --video-sampling`).
+        max_faces: faces analysed per image / frame, the largest (`emollama analyze --max-faces`; default 100).
+        faces: 'auto' (default) | 'detect' | 'whole-image' (`emollama analyze --faces`).
+        expression: 'emonet' (default, learned) | 'mini-xception' (baseline) (`emollama analyze --expression`).
     """
 
     name = ANALYZER_ID
 
     def __init__(self, backend: str | Any = "mediapipe", *, limits: MediaLimits | None = None,
-                 video_sampling: str = "fps:2") -> None:
+                 video_sampling: str = "fps:2", max_faces: int | None = None, faces: str = "auto",
+                 expression: str = "emonet") -> None:
         from emollama.analyze.runner import AnalyzeOptions, Runner
+        from emollama.faces.detect import DEFAULT_MAX_FACES
         from emollama.vision.sampling import parse_policy
 
         parse_policy(video_sampling)
+        max_faces = max_faces or DEFAULT_MAX_FACES
         self.backend_name = backend if isinstance(backend, str) else type(backend).__name__
         if backend == "synthetic":
             from emollama.analyze.synthetic import SyntheticAnalyzer
@@ -139,18 +145,24 @@ class Analyzer:
             backend = SyntheticAnalyzer()
         elif backend == "mediapipe":
             from emollama.faces.analyzer import Analyzer as FaceAnalyzer
+            from emollama.faces.analyzer import AnalyzerConfig
+            from emollama.faces.detect import DetectorConfig
 
-            backend = FaceAnalyzer()
+            backend = FaceAnalyzer(AnalyzerConfig(detector=DetectorConfig(max_faces=max_faces), faces=faces,
+                                                  expression_model=expression))
         self.backend, self.limits, self.video_sampling = backend, limits or MediaLimits(), video_sampling
+        self.max_faces, self.faces, self.expression = max_faces, faces, expression
         self.options = AnalyzeOptions(backend=self.backend_name, video_sampling=video_sampling,
-                                      max_pixels=self.limits.max_pixels)
+                                      max_pixels=self.limits.max_pixels, max_faces=max_faces, faces=faces,
+                                      expression=expression)
         self._capture = _Capture(backend)
         self._runner = Runner(self._capture, self.options)
 
     def spawn(self) -> Analyzer:
         """A new Analyzer with the same settings and its own models (one analyzer per thread)."""
         return Analyzer(self.backend_name if self.backend_name in ("mediapipe", "synthetic") else self.backend,
-                        limits=self.limits, video_sampling=self.video_sampling)
+                        limits=self.limits, video_sampling=self.video_sampling, max_faces=self.max_faces,
+                        faces=self.faces, expression=self.expression)
 
     def load(self) -> None:
         """Load the face models now instead of on the first request."""
@@ -278,7 +290,9 @@ class Analyzer:
 def _as_file(data: Any, tmp: Path, suffix: str) -> tuple[Path, str, str]:
     """(path, item key, source) for a path or raw bytes (written to ``tmp``: the loaders read files)."""
     if isinstance(data, (str, os.PathLike)):
-        return Path(data), _digest(str(Path(data).resolve())), str(data)
+        from emollama.analyze.paths import path_text
+
+        return Path(data), _digest(str(Path(data).resolve())), path_text(data)  # any file name, as in records
     if not isinstance(data, bytes):
         raise TypeError(f"video must be a path or bytes, got {type(data).__name__}")
     path = tmp / f"upload{suffix}"

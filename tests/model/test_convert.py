@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tests.model.llamavid_fixture import SHARDS, randomize_, write_llamavid_dir
+from tests.numerics import assert_close_numerics
 from transformers import InstructBlipQFormerModel
 
 from emollama.cli.__main__ import main
@@ -20,6 +21,7 @@ from emollama.model.checkpoint import load_pretrained
 from emollama.model.convert import convert_llamavid
 from emollama.model.convert_config import build_emollama_config, parse_compress_type, read_llamavid_config
 from emollama.model.convert_io import interpolate_pos_embed
+from emollama.model.presets import load_yaml
 
 
 @pytest.fixture
@@ -220,7 +222,7 @@ def test_context_token_parity_without_our_modules(source, tmp_path):
                                            lv["model.mm_projector.0.bias"])),
                            lv["model.mm_projector.2.weight"], lv["model.mm_projector.2.bias"])  # fmt: skip
         got = ours.llamavid(feats, q["input_ids"], q["attention_mask"])
-    torch.testing.assert_close(got, torch.cat([ctx, content], 1), rtol=1e-5, atol=1e-6)
+    assert_close_numerics(got, torch.cat([ctx, content], 1))  # HF Q-Former + F.linear vs ours: up to rounding
 
 
 def test_eva_from_shards_and_num_qformer(tmp_path):
@@ -237,6 +239,31 @@ def test_eva_from_shards_and_num_qformer(tmp_path):
     assert converted.config.num_query == 4 and converted.config.face_config.num_queries == 2
     batch = _inputs(processor, seed=1)
     torch.testing.assert_close(_logits(converted, batch), _logits(model, batch), rtol=0, atol=0)
+
+
+def test_odd_width_head_counts_come_from_set(source, tmp_path, capsys):
+    """Widths that are no multiple of 88 / 64 and absent from the face preset: the error's advice (--set
+    ...num_attention_heads=N) is what makes the conversion work, and the converted model is the source model."""
+    import yaml
+
+    model, processor, paths = source
+    preset = tmp_path / "face_only.yaml"  # tiny's face modules, but no vision/Q-Former widths to borrow heads from
+    preset.write_text(yaml.safe_dump({"face_config": load_yaml("tiny")["face_config"], "frame_sampling": "uniform:4"}))
+    assert _convert(paths, tmp_path / "bad", "--face-preset", str(preset)) == 1
+    err = capsys.readouterr().err
+    assert "--set vision_config.num_attention_heads=N" in err
+    sets = ["--set", "vision_config.num_attention_heads=2", "--set", "qformer_config.num_attention_heads=2"]
+    assert _convert(paths, tmp_path / "out", "--face-preset", str(preset), *sets) == 0
+    converted, _ = load_pretrained(tmp_path / "out")
+    assert converted.config.vision_config.num_attention_heads == 2
+    assert converted.config.qformer_config.num_attention_heads == 2
+    batch = _inputs(processor)
+    torch.testing.assert_close(_logits(converted, batch), _logits(model, batch), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"num_attention_heads=3: must divide the width 16"):
+        build_emollama_config(read_llamavid_config(paths["src"]), {"hidden_size": 16, "intermediate_size": 32,
+                              "num_hidden_layers": 1, "patch_size": 8, "image_size": 32},
+                              {"hidden_size": 16, "vocab_size": 160}, face_preset=str(preset),
+                              overrides=["vision_config.num_attention_heads=3"])  # fmt: skip
 
 
 def test_single_safetensors_file(source, tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from tests.conftest import make_frames, make_prior
+from tests.numerics import assert_same_greedy
 
 from emollama.model.build import build_tiny
 from emollama.model.checkpoint import load_pretrained, save_pretrained
@@ -81,12 +82,15 @@ def test_greedy_is_deterministic_and_cache_invariant(tiny_model, tiny_processor,
     b = _batch(tiny_processor, rng, answer=None, add_generation_prompt=True)
     b.pop("labels")
     n = b["input_ids"].shape[1]
+    kw = {"max_new_tokens": 6, "do_sample": False, "output_logits": True, "return_dict_in_generate": True}
     with torch.no_grad():
-        a1 = tiny_model.generate(**b, max_new_tokens=6, do_sample=False)
-        a2 = tiny_model.generate(**b, max_new_tokens=6, do_sample=False)
-        a3 = tiny_model.generate(**b, max_new_tokens=6, do_sample=False, use_cache=False)
-    assert a1.shape[1] - n <= 6
-    assert torch.equal(a1, a2) and torch.equal(a1, a3)
+        a1 = tiny_model.generate(**b, **kw)
+        a2 = tiny_model.generate(**b, **kw)
+        a3 = tiny_model.generate(**b, **kw, use_cache=False)
+    assert a1.sequences.shape[1] - n <= 6
+    assert torch.equal(a1.sequences, a2.sequences)  # the same computation twice: bit-identical
+    # with vs without the KV cache attention sums in another order: equal up to rounding, may part only at a tie
+    assert_same_greedy(a1, a3, msg="cache vs no cache:")
 
 
 def test_sampling_is_seeded(tiny_model, tiny_processor, rng):
@@ -106,13 +110,16 @@ def test_batched_left_padding_matches_single(tiny_model, tiny_processor):
     media = [[make_frames(1, np.random.default_rng(1))[0]], [make_frames(3, np.random.default_rng(2))]]
     batch = tiny_processor(convs, media=media, add_generation_prompt=True, padding_side="left")
     batch.pop("labels")
+    kw = {"max_new_tokens": 4, "do_sample": False, "output_logits": True, "return_dict_in_generate": True}
+    eos = tiny_processor.tokenizer.eos_token_id
     with torch.no_grad():
-        together = tiny_model.generate(**batch, max_new_tokens=4, do_sample=False)[:, batch["input_ids"].shape[1]:]
+        together = tiny_model.generate(**batch, **kw)
         for i in range(2):
             single = tiny_processor(convs[i], media=media[i], add_generation_prompt=True)
             single.pop("labels")
-            alone = tiny_model.generate(**single, max_new_tokens=4, do_sample=False)[:, single["input_ids"].shape[1]:]
-            assert torch.equal(alone[0], together[i]), i
+            alone = tiny_model.generate(**single, **kw)
+            # another row of a left-padded batch rounds differently: equal up to rounding, may part only at a tie
+            assert_same_greedy(alone, together, 0, i, eos=eos, msg=f"row {i}:")
 
 
 def test_pixels_are_consumed_at_prefill_only(tiny_model, tiny_processor, rng):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from tests.conftest import make_frames, make_prior
+from tests.numerics import assert_close_numerics
 
 from emollama.constants import IGNORE_INDEX
 from emollama.instruct.agr import AGRAttributes
@@ -68,7 +69,39 @@ def test_per_turn_prompts_change_each_turns_tokens(tiny_model, tiny_processor, r
                                         b["qformer_attention_mask"])
     assert rows.shape[0] == 4
     assert not torch.allclose(rows[0], rows[2], atol=1e-5)  # context tokens differ: each turn's own prompt
-    torch.testing.assert_close(rows[1], rows[3])  # content token: same image
+    assert_close_numerics(rows[1], rows[3])  # content token: same image (another row of the batched GEMM)
+
+
+def test_later_turns_get_their_own_visual_tokens(tiny_model, tiny_processor, rng):
+    """LLaMA-VID (SPEC §2.8): in a two-turn conversation about one video the second user turn gets its own copy of
+    the video tokens, context tokens guided by its own text; the frames go through the tower once."""
+    from emollama.model import tokens
+
+    cfg = tiny_processor.config
+    b = tiny_processor(TWO_TURNS, media=[make_frames(2, rng)])
+    n = tokens.num_visual_tokens(cfg, 2)
+    vid = (b["input_ids"][0] == cfg.video_token_id).nonzero()[:, 0]
+    assert len(vid) == 2 * n and b["pixel_values"].shape[0] == 2 and b["visual_media_index"].tolist() == [0, 0]
+    answer = int((b["input_ids"][0] == tiny_processor.tokenizer.convert_tokens_to_ids("sadness")).nonzero()[0])
+    assert int(vid[n - 1]) < answer < int(vid[n])  # the copy sits in the second user turn
+    q = tiny_processor.qformer_tokenizer.batch_decode(b["qformer_input_ids"], skip_special_tokens=True)
+    qtok = tiny_processor.qformer_tokenizer
+    assert q == [qtok.decode(qtok(t)["input_ids"], skip_special_tokens=True)
+                 for t in ("What is the emotion of the person in the video?", "Why is she sad?")]
+    with torch.no_grad():  # sharpen the near-uniform patch attention of the 0.02-std init so prompts matter visibly
+        tiny_model.llamavid.vlm_att_key_projector.weight.mul_(200)
+        tiny_model.llamavid.vlm_att_projector.weight.mul_(50)
+        rows = tiny_model.get_visual_tokens(b["pixel_values"], b["media_frame_counts"], b["qformer_input_ids"],
+                                            b["qformer_attention_mask"], b["visual_media_index"])
+        assert rows.shape[0] == 2 * n
+        assert not torch.allclose(rows[0], rows[n], atol=1e-5)  # frame 1's context token: each turn's own prompt
+        assert_close_numerics(rows[1], rows[n + 1], msg="content tokens:")  # frame 1's content: the same pixels
+        assert torch.isfinite(tiny_model(**b).loss)
+    ids, _ = tiny_processor.conversation_ids(TWO_TURNS, False)  # scoring's token view agrees with the batch
+    assert ids.count(cfg.video_token_id) == 2
+    cfg.visual_tokens_per_turn = False  # LLaMA-VID without the per-turn rule: only the first turn's placeholder
+    b = tiny_processor(TWO_TURNS, media=[make_frames(2, rng)])
+    assert int((b["input_ids"] == cfg.video_token_id).sum()) == n and b["visual_media_index"].tolist() == [0]
 
 
 def test_agr_goes_after_placeholders_and_not_into_qformer(tiny_processor, rng):

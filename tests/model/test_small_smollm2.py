@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.numerics import assert_same_greedy
 
 from emollama.model import text_lm
 from emollama.model.build import build_model, build_small, small_config
@@ -78,15 +79,17 @@ def test_greedy_generation_is_deterministic_and_cache_invariant(small):
     batch.pop("labels")
     n = batch["input_ids"].shape[1]
 
-    def gen(use_cache: bool) -> torch.Tensor:
+    def gen(use_cache: bool):
         with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=5, do_sample=False, use_cache=use_cache)
-        return out[0, n:]
+            return model.generate(**batch, max_new_tokens=5, do_sample=False, use_cache=use_cache,
+                                  output_logits=True, return_dict_in_generate=True)
 
     first, again, no_cache = gen(True), gen(True), gen(False)
-    assert first.numel() >= 1
-    assert torch.equal(first, again)
-    assert torch.equal(first, no_cache), (processor.decode(first), processor.decode(no_cache))
+    assert first.sequences.shape[1] > n
+    assert torch.equal(first.sequences, again.sequences)  # the same computation twice: bit-identical
+    # with vs without the KV cache attention sums in another order: equal up to rounding, may part only at a tie
+    texts = [processor.decode(o.sequences[0, n:]) for o in (first, no_cache)]
+    assert_same_greedy(first, no_cache, eos=processor.tokenizer.eos_token_id, msg=f"{texts[0]!r} vs {texts[1]!r}:")
 
 
 @pytest.mark.slow

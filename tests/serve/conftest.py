@@ -18,17 +18,21 @@ MP_TINY = ["face_config.landmark_layout=mediapipe478", "face_config.num_landmark
 
 
 class LiveServer:
-    """uvicorn serving ``app`` on 127.0.0.1:<free port> until `stop`."""
+    """uvicorn serving ``app`` on 127.0.0.1:<free port> until `stop`, with the connection timeouts of its settings
+    (as `emollama serve` runs it)."""
 
     def __init__(self, app) -> None:
         import uvicorn
+
+        from emollama.serve.server import uvicorn_options
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **uvicorn_options(app.state.settings)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from tests.numerics import assert_argmax_agrees, assert_close_numerics
 from train_helpers import DEBUG, step_losses
 
 from emollama.cli.__main__ import main
@@ -76,10 +77,16 @@ def test_save_merge_load_gives_identical_logits(debug_run, tmp_path):
     b_m, b_u = _eval_batch(proc_m, debug_run / "data"), _eval_batch(proc_u, debug_run / "data")
     for k in b_u:
         assert torch.equal(b_m[k], b_u[k]), k
+    # W + s*BA (merged) and Wx + s*B(Ax) (unmerged) round differently in float32, by an amount that depends on the
+    # SIMD path (AMD EPYC: 2.3e-5 = 24 eps x max|logit|; a fixed atol=1e-5 failed there). In float64 only the
+    # float32 storage of the merged weights is left (~3 eps): require float32-level agreement of float64 runs.
+    merged, unmerged = merged.double(), unmerged.double()
+    b_m, b_u = ({k: v.double() if v.is_floating_point() else v for k, v in b.items()} for b in (b_m, b_u))
     with torch.no_grad():
         lm, lu = merged(**b_m).logits, unmerged(**b_u).logits
-    torch.testing.assert_close(lm, lu, rtol=1e-5, atol=1e-5)
-    assert (lm.argmax(-1) == lu.argmax(-1)).all()
+    # 16 float32 eps (~3 measured): tight enough that a partly wrong merge (a missing scale, one skipped layer) fails
+    assert_close_numerics(lm, lu, dtype=torch.float32, ulps=16, msg="merged vs unmerged logits:")
+    assert_argmax_agrees(lm, lu, dtype=torch.float32, msg="merged vs unmerged:")
 
 
 def test_merge_refuses_non_empty_output(debug_run, tmp_path):
@@ -103,5 +110,5 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path):
         run_training(cfg)
         runs[gc] = step_losses(tmp_path / f"gc_{gc}")
     assert runs[False].keys() == runs[True].keys() == {1, 2, 3}
-    for s in runs[False]:
-        assert abs(runs[False][s] - runs[True][s]) < 1e-5
+    # recomputed activations use the same kernels (bit-identical on AMD EPYC); allow rounding, never a fixed atol
+    assert_close_numerics([runs[True][s] for s in (1, 2, 3)], [runs[False][s] for s in (1, 2, 3)], msg="losses:")

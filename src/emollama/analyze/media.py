@@ -6,6 +6,7 @@ palette / alpha images, and a decompression-bomb guard.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -61,23 +62,30 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
         raise MediaError(path, "file not found", fix="check the path")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)", fix="re-copy or re-download the file")
+    # ONE limit: Pillow's own guard (89.48 MP by default) follows ours, so it never refuses what --max-pixels allows
+    # and still stops what only decoding reveals (a GIF frame larger than the header). Process-wide: last caller wins.
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    too_large = "resize it, or raise the limit with --max-pixels"
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the header check below says it better
+            img = Image.open(path)
+        with img, warnings.catch_warnings():
+            w, h = img.size  # header only: nothing is decoded before this check
+            if w * h > max_pixels:
+                raise MediaError(path, "image too large", f"{w}x{h} = {w * h:,} pixels > {max_pixels:,}", too_large)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                if w * h > max_pixels:
-                    raise MediaError(path, "image too large", f"{w}x{h} = {w * h:,} pixels > {max_pixels:,}",
-                                     "resize it, or raise the limit with --max-pixels")
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return to_rgb_uint8(img)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb_uint8(img)
     except MediaError:
         raise
     except UnidentifiedImageError as err:
         raise MediaError(path, "not a recognised image format", str(err), "convert it to JPEG or PNG") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise MediaError(path, "image too large", str(err), "resize it, or raise the limit with --max-pixels") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:  # over twice the limit, or mid-decode
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        detail = f"{int(found[1]):,} pixels > {max_pixels:,}" if found else str(err)
+        raise MediaError(path, "image too large", detail, too_large) from None
     except (OSError, SyntaxError, ValueError) as err:
         raise MediaError(path, "truncated or corrupt image", str(err), "re-export or re-download the file") from None
 

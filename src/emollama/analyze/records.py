@@ -5,6 +5,7 @@ The schema is documented in docs/analyze.schema.json; `SCHEMA_VERSION` changes w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from typing import Any
@@ -23,6 +24,20 @@ def _pose_deg(pose) -> dict[str, float] | None:
         return None
     yaw, pitch, roll = (math.degrees(float(v)) for v in pose)
     return {"yaw": round(yaw, 1), "pitch": round(pitch, 1), "roll": round(roll, 1)}
+
+
+def add_warning(rec: dict[str, Any], text: str) -> dict[str, Any]:
+    """Append ``text`` to the record's ``warnings`` list (created on first use, so clean records stay unchanged)."""
+    rec.setdefault("warnings", []).append(text)
+    return rec
+
+
+def flag_capped(rec: dict[str, Any], text: str, found: int | None = None) -> dict[str, Any]:
+    """Mark a record whose item lost faces to the max_faces cap: ``faces_truncated``, ``faces_found``, a warning."""
+    rec["faces_truncated"] = True
+    if found is not None:
+        rec["faces_found"] = found
+    return add_warning(rec, text)
 
 
 def face_record(face, *, source: str, media: str, face_index: int, image_size: tuple[int, int],
@@ -59,7 +74,20 @@ def face_record(face, *, source: str, media: str, face_index: int, image_size: t
         rec["blendshapes"] = {k: _r(v) for k, v in face.blendshapes.items()}
     if landmarks and face.landmarks is not None:
         rec["landmarks"] = np.round(np.asarray(face.landmarks)[:, :2], 1).tolist()
+    found = (getattr(face, "meta", None) or {}).get("faces_found")
+    if found:  # set by the analyzer only when its max_faces cap dropped faces from this photo
+        flag_capped(rec, f"{found} faces found; only the largest were kept (raise --max-faces)", found)
     return rec
+
+
+def frame_summary(face: Any) -> Any:
+    """What `track_record` reads of one frame's face: a `FaceResult` without its crop, landmarks, blendshapes and
+    prior (~0.17 MB a frame), so a tracker holding a summary per sampled frame stays small on long videos."""
+    from emollama.faces.types import FaceResult
+
+    if not isinstance(face, FaceResult):
+        return face
+    return dataclasses.replace(face, landmarks=None, blendshapes={}, expression_prior={}, crop=None, crop_box=None)
 
 
 def track_record(track, *, source: str, frames_sampled: int, image_size: tuple[int, int],
@@ -118,6 +146,31 @@ def empty_record(*, source: str, media: str, frames_sampled: int | None = None,
     """No face found: a normal result, recorded so the item counts as done."""
     return {"schema_version": SCHEMA_VERSION, "kind": "no_face", "source": source, "media": media,
             "frames_sampled": frames_sampled, "image_size": None if image_size is None else list(image_size)}
+
+
+def add_coverage(rec: dict[str, Any], info, report) -> dict[str, Any]:
+    """Add what a video record says about how much of the clip was read: ``frames_expected`` (sampled frames asked
+    for), ``duration_s``, ``time_covered_s`` (first and last decoded frame); and, when the file ends early,
+    ``video_truncated`` and a warning, since a cut file otherwise decodes as if it were a complete short clip.
+
+    Args:
+        info / report: the reader's `VideoInfo` and `ReadReport` (`emollama.vision.video`).
+    """
+    first, last = report.first_time_s or 0.0, report.last_time_s or 0.0
+    rec.update(frames_expected=report.expected, duration_s=_r(info.duration_s, 3),
+               time_covered_s=[_r(first, 3), _r(last, 3)])
+    why = []
+    if info.data_frames is not None:
+        why.append(f"the file holds {info.data_frames} of the {info.num_frames} frames its index lists")
+    # a frame count estimated from the duration may overshoot the real stream by a frame or two: not a cut
+    nominal = info.frames_estimated and not report.error and info.duration_s - last <= 1.0
+    if report.ended_early and not nominal:
+        why.append(report.error or f"{report.missing} sampled frame(s) after {last:.1f} s are missing")
+    if why:
+        rec["video_truncated"] = True
+        add_warning(rec, f"video truncated: decoded {report.returned} of {report.expected} sampled frames, "
+                         f"{first:.1f}-{last:.1f} s of {info.duration_s:.1f} s; " + "; ".join(why))
+    return rec
 
 
 def error_record(*, source: str, media: str | None, reason: str, detail: str = "", fix: str = "") -> dict[str, Any]:

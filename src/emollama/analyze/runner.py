@@ -21,8 +21,18 @@ from typing import Any
 
 from emollama.analyze.inputs import Item
 from emollama.analyze.media import MediaError, load_image
-from emollama.analyze.records import empty_record, error_record, face_record, track_record
+from emollama.analyze.paths import absolute, clean, output_name, path_text, unreadable
+from emollama.analyze.records import (
+    add_coverage,
+    empty_record,
+    error_record,
+    face_record,
+    flag_capped,
+    frame_summary,
+    track_record,
+)
 from emollama.analyze.store import ResultStore
+from emollama.faces.detect import DEFAULT_MAX_FACES
 from emollama.vision.video import VideoError
 
 logger = logging.getLogger(__name__)
@@ -38,9 +48,13 @@ class AnalyzeOptions:
     landmarks: bool = False
     blendshapes: bool = False
     au_series: bool = False
+    max_faces: int = DEFAULT_MAX_FACES
+    faces: str = "auto"  # auto | detect | whole-image
+    expression: str = "emonet"  # emonet | mini-xception: results of another model never resume into this file
 
     def digest(self) -> str:
-        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        opts = dataclasses.asdict(self)
+        return hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -103,7 +117,7 @@ def prefetch(iterable: Iterable, depth: int = 4) -> Iterator:
 def item_key(path: Path) -> str:
     """Identity of an input: resolved path + size + mtime, so a changed file is analysed again."""
     st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{path_text(absolute(path))}|{st.st_size}|{st.st_mtime_ns}"
 
 
 class Runner:
@@ -130,23 +144,23 @@ class Runner:
         for item in tqdm(items, desc="analyze", unit="file", disable=not progress):
             try:
                 key = item_key(item.path)
-            except OSError as err:
-                key = f"{item.path.resolve()}|missing"
-                records = [error_record(source=str(item.path), media=item.kind, reason="file not readable",
-                                        detail=str(err), fix="check the path and permissions")]
+            except OSError as err:  # missing, dangling or looping link: recorded once, like any failed input
+                key = f"{path_text(absolute(item.path))}|missing"
+                records = [error_record(source=path_text(item.path), media=item.kind, **unreadable(item.path, err))]
             else:
-                if key in store.done:
-                    summary.skipped += 1
-                    continue
-                records = self.analyze_item(item)
+                records = None
+            if key in store.done:
+                summary.skipped += 1
+                continue
+            records = clean(records or self.analyze_item(item))  # no file name can make the write fail
             store.write_item(key, records)
-            self._tally(summary, str(item.path), records)
+            self._tally(summary, path_text(item.path), records)
         summary.seconds = time.perf_counter() - t0
         return summary
 
     def analyze_item(self, item: Item) -> list[dict[str, Any]]:
         """All records for one item; failures become one error record."""
-        src = str(item.path)
+        src = path_text(item.path)
         try:
             if item.kind == "image":
                 return self._image(item.path)
@@ -160,6 +174,15 @@ class Runner:
         except VideoError as err:
             return [error_record(source=src, media=item.kind, reason="unreadable video", detail=str(err),
                                  fix="check that the file plays in a media player; re-encode it (e.g. to H.264 mp4)")]
+        except FileNotFoundError as err:
+            if item.path.exists():  # a missing model or asset, not the input: keep its own message
+                raise_as = f"{type(err).__name__}: {err}"
+                logger.warning("analysis of %s failed: %s", src, raise_as)
+                return [error_record(source=src, media=item.kind, reason="analysis failed", detail=raise_as,
+                                     fix="reinstall the face stack (python scripts/install_faces.py) or see the "
+                                         "detail")]
+            # the input is gone since the batch started (a video: even between its probe and decoding)
+            return [error_record(source=src, media=item.kind, reason="file not found", fix="check the path")]
         except Exception as err:  # one bad item must never abort the batch; the record keeps the cause
             logger.warning("analysis of %s failed: %s: %s", src, type(err).__name__, err, exc_info=True)
             return [error_record(source=src, media=item.kind, reason="analysis failed",
@@ -173,13 +196,13 @@ class Runner:
         if self.annotate_dir is not None:
             from emollama.analyze.annotate import annotate_image
 
-            annotate_image(rgb, faces, self.annotate_dir / f"{path.stem}_annotated.jpg")
+            annotate_image(rgb, faces, self.annotate_dir / output_name(path, "_annotated.jpg"))
         if self.crops_dir is not None:
-            self._save_crops(path.stem, faces)
+            self._save_crops(path, faces)
         if not faces:
-            return [empty_record(source=str(path), media="image", image_size=size)]
+            return [empty_record(source=path_text(path), media="image", image_size=size)]
         o = self.options
-        return [face_record(f, source=str(path), media="image", face_index=i, image_size=size,
+        return [face_record(f, source=path_text(path), media="image", face_index=i, image_size=size,
                             landmarks=o.landmarks, blendshapes=o.blendshapes) for i, f in enumerate(faces)]
 
     def _video(self, path: Path) -> list[dict[str, Any]]:
@@ -187,13 +210,13 @@ class Runner:
         from emollama.vision.video import VideoReader
 
         reader = VideoReader(path)
-        tracker = FaceTracker()
+        tracker = FaceTracker(summarize=frame_summary)  # no crops or meshes kept: memory flat in video length
         writer = None
         if self.annotate_dir is not None:
             from emollama.analyze.annotate import VideoAnnotator
 
-            writer = VideoAnnotator(self.annotate_dir / f"{path.stem}_annotated.mp4")
-        n, last_ms, size = 0, -1, (reader.info.width, reader.info.height)
+            writer = VideoAnnotator(self.annotate_dir / output_name(path, "_annotated.mp4"))
+        n, capped, last_ms, size = 0, 0, -1, (reader.info.width, reader.info.height)
         if hasattr(self.analyzer, "reset_video"):  # a clip's results must not depend on the clip before it
             self.analyzer.reset_video()
         try:
@@ -201,11 +224,12 @@ class Runner:
                 last_ms = max(int(round(frame.time_s * 1000)), last_ms + 1)  # VIDEO mode: strictly increasing
                 faces = self.analyzer.analyze_frame(frame.rgb, last_ms, frame.index)
                 ids = tracker.update(faces, frame.index, frame.time_s)
+                capped += any((getattr(f, "meta", None) or {}).get("faces_found") for f in faces)
                 size = (frame.rgb.shape[1], frame.rgb.shape[0])
                 if writer is not None:
                     writer.add(frame.rgb, faces, ids)
                 if self.crops_dir is not None:
-                    self._save_crops(f"{path.stem}_f{frame.index:06d}", faces)
+                    self._save_crops(path, faces, f"_f{frame.index:06d}")
                 n += 1
         finally:
             if writer is not None:
@@ -214,17 +238,24 @@ class Runner:
             raise MediaError(path, "no frames decoded", fix="the video may be empty or truncated")
         tracks = tracker.finish()
         if not tracks:
-            return [empty_record(source=str(path), media="video", frames_sampled=n, image_size=size)]
-        return [track_record(t, source=str(path), frames_sampled=n, image_size=size, au_series=self.options.au_series)
+            return [add_coverage(empty_record(source=path_text(path), media="video", frames_sampled=n, image_size=size),
+                                 reader.info, reader.last_read)]
+        recs = [add_coverage(track_record(t, source=path_text(path), frames_sampled=n, image_size=size,
+                                          au_series=self.options.au_series), reader.info, reader.last_read)
                 for t in tracks]
+        if capped:
+            for r in recs:
+                flag_capped(r, f"more faces than max_faces in {capped} of {n} sampled frames; the smallest were "
+                               "dropped (raise --max-faces)")
+        return recs
 
-    def _save_crops(self, stem: str, faces: list) -> None:
+    def _save_crops(self, path: Path, faces: list, part: str = "") -> None:
         from PIL import Image
 
         self.crops_dir.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(faces):
-            if f.crop is not None:
-                Image.fromarray(f.crop).save(self.crops_dir / f"{stem}_face{i}.png")
+            if f.crop is not None:  # '<stem><part>_face<i>-<tag>.png': unique per input, the same on every run
+                Image.fromarray(f.crop).save(self.crops_dir / output_name(path, f"{part}_face{i}.png"))
 
     @staticmethod
     def _tally(summary: Summary, source: str, records: list[dict[str, Any]]) -> None:

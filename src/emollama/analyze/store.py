@@ -39,7 +39,8 @@ CSV_COLUMNS = [
     "kind", "source", "media", "face_index", "track_id", "frame", "time_s", "frame_range", "time_range",
     "box", "box_score", "label", "confidence", "explanation", "age.years", "age.group", "gender.value",
     "gender.confidence", "race", "pose.yaw", "pose.pitch", "pose.roll", "error.reason", "error.detail",
-    "error.fix", "item_key", "options_hash", "record_index", "records_in_item",
+    "error.fix", "frames_sampled", "frames_expected", "duration_s", "time_covered_s", "video_truncated", "warnings",
+    "item_key", "options_hash", "record_index", "records_in_item",
 ]
 
 
@@ -55,6 +56,7 @@ class ResultStore:
         self.path = Path(path)
         self.csv = self.path.suffix.lower() == ".csv"
         self.options_hash = options_hash
+        self.columns = CSV_COLUMNS  # a resumed CSV keeps the columns of its header (it may predate newer ones)
         self.done: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._recover()
@@ -81,6 +83,8 @@ class ResultStore:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return
         text = self.path.read_text(encoding="utf-8")
+        if self.csv and "\n" in text:
+            self.columns = next(csv.reader([text.split("\n", 1)[0]]))
         rows = self._read_rows(text)
         hashes = {str(r.get("options_hash")) for r in rows if r.get("options_hash") not in (None, "")}
         if hashes and hashes != {self.options_hash}:
@@ -108,7 +112,7 @@ class ResultStore:
         if not self.csv:
             return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
         if header:
             writer.writeheader()
         for r in records:

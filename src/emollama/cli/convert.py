@@ -63,7 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="dotted config override applied last, e.g. --set face_config.num_queries=16 or "
-        "--set frame_sampling=fps:1 (LLaMA-VID's 1 fps rule); repeatable",
+        "--set frame_sampling=fps:1 (LLaMA-VID's 1 fps rule); --set vision_config.num_attention_heads=N / "
+        "qformer_config.num_attention_heads=N also give the head count for widths the weights cannot reveal; "
+        "repeatable",
     )
     lv.add_argument("--dtype", choices=DTYPES, default="bfloat16",
                     help="dtype of the written weights (default bfloat16, the dtype LLaMA-VID ships; "

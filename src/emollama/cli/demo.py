@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from emollama.cli.analyze import add_verbose_argument
+
 HELP = "analyze the sample media with the CPU face analyzer (--mllm: run the tiny MLLM pipeline end to end)"
 SAMPLE_MEDIA = ("astronaut", "feat_happy", "feat_surprise", "feat_anger", "feat_disgust", "feat_multi_face",
                 "feat_pexels_video")
@@ -27,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="analyzer outputs folder (default demo_out)")
     p.add_argument("--frames", type=int, default=4, help="frames in the generated video (default 4)")
     p.add_argument("--max-new-tokens", type=int, default=8, help="tokens generated per answer (default 8)")
+    add_verbose_argument(p)
     p.add_argument("--question", default="What is the facial expression of the person?",
                    help="question asked about each medium")
 
@@ -47,7 +50,7 @@ def run_analyzer(args: argparse.Namespace) -> int:
     print(f"emollama demo: analyzing {len(paths)} sample files (photos and a 20 s video) on the CPU")
     out = args.out / "results.jsonl"
     rc = main(["analyze", *paths, "--out", str(out), "--overwrite", "--annotate", str(args.out / "annotated"),
-               "--video-sampling", "fps:2"])
+               "--video-sampling", "fps:2", *(["--verbose"] if args.native_logs else [])])
     print(f"records: {out}  annotated images and video: {args.out / 'annotated'}")
     return rc
 

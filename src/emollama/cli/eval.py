@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "prepare --video-sampling` (default: the model's frame_sampling, i.e. the frames it sees)")
     p.add_argument("--prior-fallback", action="store_true", help="compute priors cold for samples the cache lacks "
                    "(default: error)")
+    p.add_argument("--no-agr", action="store_true", help="omit the AGR sentence (predicted age/gender from the face "
+                   "prior) that training puts at the start of the question (default: inserted, as in training; "
+                   "for the with/without-AGR ablation)")
     p.add_argument("--backend", choices=("local", "openai"), default="local",
                    help="local model, or an OpenAI-compatible chat API (zero-shot other MLLMs)")
     p.add_argument("--api-model", help="model name on the API server (with --backend openai)")
@@ -150,7 +153,7 @@ def build_backend(args: argparse.Namespace, info, out: Path):
                           policy=args.prior_sampling, fallback=args.prior_fallback)
     backend = LocalBackend(model, proc, priors, model_id=model_id, canonical=info.canonical,
                            max_new_tokens=args.max_new_tokens, max_synonyms=args.synonyms,
-                           media=build_media(args.priors, proc))
+                           media=build_media(args.priors, proc), agr=not args.no_agr)
     return backend, notes
 
 

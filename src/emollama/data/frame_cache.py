@@ -28,7 +28,7 @@ from emollama.data.prior_keys import _pkg_version
 
 logger = logging.getLogger(__name__)
 
-FRAMES_VERSION = "1"  # bump when decoding or `resize_crop` changes its pixels
+FRAMES_VERSION = "2"  # bump when decoding or `resize_crop` changes its pixels (2: CLIP int-truncating resize)
 
 
 def frame_rule(pp) -> dict:

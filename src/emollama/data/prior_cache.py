@@ -28,7 +28,7 @@ from emollama.model.face_inputs import FacePrior
 logger = logging.getLogger(__name__)
 
 FORMAT = "emollama-prior-cache/1"
-_ARRAYS = ("landmarks", "blendshapes", "pose", "age_probs", "gender_probs", "race_probs", "embedding")
+_ARRAYS = ("landmarks", "blendshapes", "pose", "age_probs", "gender_probs", "race_probs", "embedding", "crop_boxes")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, shard TEXT NOT NULL, status TEXT NOT NULL,
     frames INTEGER NOT NULL, media TEXT, sha256 TEXT, extractor TEXT, fingerprint TEXT, policy TEXT, meta TEXT,

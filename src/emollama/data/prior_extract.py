@@ -3,6 +3,7 @@ any `emollama.faces.priors` extractor. Runs inside `prepare` worker processes; n
 
 ``mediapipe`` goes through the extractor's `Analyzer` so the stored crops are exactly `FaceResult.crop`. Other
 backends have no crop output: their crop is the centre square of the frame (aligned FER data: the face fills it).
+Either way the prior records the crop's region (`FacePrior.crop_boxes`), so training can cut the same crop.
 """
 
 from __future__ import annotations
@@ -64,13 +65,24 @@ def load_media(media: str | os.PathLike, is_video: bool, policy: str) -> tuple[l
     return [f.rgb for f in frames], [int(round(1000 * f.time_s)) for f in frames]
 
 
-def centre_crop(rgb: np.ndarray, size: int) -> np.ndarray:
-    """(size, size, 3) uint8: the centred square of the frame, resized (bilinear)."""
+def centre_square(rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) in pixels of the centred square of the frame (side = the short edge)."""
     h, w = rgb.shape[:2]
     s = min(h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2
-    sq = rgb[y0:y0 + s, x0:x0 + s]
+    return x0, y0, x0 + s, y0 + s
+
+
+def centre_crop(rgb: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 3) uint8: the centred square of the frame, resized (bilinear)."""
+    x0, y0, x1, y1 = centre_square(rgb)
+    sq = rgb[y0:y1, x0:x1]
     return np.asarray(Image.fromarray(sq).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _boxes(regions: list) -> np.ndarray:
+    """(T, 4) float64 crop regions (x0, y0, x1, y1 pixels; NaN where a frame has none) for `FacePrior.crop_boxes`."""
+    return np.array([r if r is not None else (np.nan,) * 4 for r in regions], np.float64).reshape(len(regions), 4)
 
 
 class CropPriorExtractor:
@@ -136,6 +148,7 @@ class CropPriorExtractor:
         size = self.spec.crop.size
         crops = np.stack([centre_crop(f, size) if v else np.zeros((size, size, 3), np.uint8)
                           for f, v in zip(frames, valid, strict=True)])
+        prior.crop_boxes = _boxes([centre_square(f) if v else None for f, v in zip(frames, valid, strict=True)])
         return Extraction(prior, crops, valid)
 
     def _with_analyzer(self, frames: list[np.ndarray], ts: list[int], is_video: bool) -> Extraction:
@@ -161,4 +174,7 @@ class CropPriorExtractor:
         crops = np.stack([p.crop if p is not None and p.crop is not None else np.zeros((c.size, c.size, 3), np.uint8)
                           for p in picked])
         has = np.array([p is not None and p.crop is not None for p in picked], bool)
+        # the region each crop covers (= what the landmarks are normalised to): training cuts the same crop from media
+        prior.crop_boxes = _boxes([p.crop_box.xyxy if ok and p.crop_box is not None else None
+                                   for p, ok in zip(picked, has, strict=True)])
         return Extraction(prior, crops, has)

@@ -19,6 +19,7 @@ from emollama.data.benchmarks.base import Sample
 from emollama.evaluation.inputs import DecodedMedia, PriorProvider, predicted_agr
 from emollama.evaluation.parse import load_vocabulary
 from emollama.evaluation.scoring import answer_token_ids
+from emollama.model.face_inputs import agr_from_prior
 
 logger = logging.getLogger(__name__)
 MODES = ("score", "generate")
@@ -77,19 +78,22 @@ def class_candidates(options: Sequence[str], classes_canonical: Sequence[str], m
 
 @torch.no_grad()
 def score_batch(model, processor, conversations: Sequence[list[dict]], answers: Sequence[str], media: Sequence,
-                faces: Sequence[list]) -> torch.Tensor:
+                faces: Sequence[list], agr: Sequence | None = None) -> torch.Tensor:
     """`score_classes` for B samples at once: one left-padded prefill, then all B x K continuations in one pass.
 
     Same maths as `emollama.evaluation.scoring.score_classes` (each answer's summed token log-probabilities,
     end-of-answer token included); padding is masked and positions follow the attention mask, so results equal
-    the one-sample path up to float rounding (tested).
+    the one-sample path up to float rounding (tested). ``agr``: per sample AGR attributes (or None) for the AGR
+    sentence, as the processor takes them.
     Returns:
         (B, K) float32 log-likelihoods.
     """
-    conts = [answer_token_ids(processor, conv, list(answers))[1] for conv in conversations]
+    agr = list(agr) if agr is not None else [None] * len(conversations)
+    conts = [answer_token_ids(processor, conv, list(answers), a)[1] for conv, a in zip(conversations, agr,
+                                                                                       strict=True)]
     b, k = len(conversations), len(answers)
-    batch = processor(list(conversations), media=[[m] for m in media], faces=list(faces), add_generation_prompt=True,
-                      padding_side="left")
+    batch = processor(list(conversations), media=[[m] for m in media], faces=list(faces), agr=agr,
+                      add_generation_prompt=True, padding_side="left")
     batch.pop("labels")
     batch = batch.to(model.device)
     mask = batch["attention_mask"]
@@ -136,15 +140,18 @@ class LocalBackend:
     Score mode: `score_batch` (one left-padded prefill per batch, all candidates continued in one pass). With synonyms
     (``max_synonyms > 1``) a class's log-likelihood is the logsumexp over its candidates, i.e. the log of the total
     probability the model puts on any of its spellings (they are disjoint strings). Generate mode: greedy decoding
-    of up to ``max_new_tokens`` tokens, samples batched with left padding.
+    of up to ``max_new_tokens`` tokens, samples batched with left padding. With ``agr`` (default) the user turn starts
+    with the AGR sentence built from the face prior exactly as in training (`agr_from_prior` + the processor's
+    template); ``agr=False`` omits it (the no-AGR ablation, `emollama eval --no-agr`).
     """
 
     modes = MODES
 
     def __init__(self, model, processor, priors: PriorProvider, *, model_id: str, canonical: Sequence[str],
                  max_new_tokens: int = 16, max_synonyms: int = 1, frames: str | None = None,
-                 media: DecodedMedia | None = None) -> None:
+                 media: DecodedMedia | None = None, agr: bool = True) -> None:
         self.model, self.processor, self.priors = model, processor, priors
+        self.agr = agr
         self.media = media or DecodedMedia()  # cached tower-ready frames or decoding: identical pixels either way
         self.model_id, self.canonical = model_id, tuple(canonical)
         self.max_new_tokens, self.max_synonyms = max_new_tokens, max_synonyms
@@ -155,31 +162,34 @@ class LocalBackend:
                 "decoding": "greedy", "score_candidates": "option word only" if self.max_synonyms <= 1
                 else f"option word + synonyms, up to {self.max_synonyms} per class, logsumexp per class",
                 "frames": self.frames, "conv_template": self.processor.config.conv_template,
+                "agr": f"prior ({self.processor.config.agr_template})" if self.agr else "none",
                 "priors": self.priors.describe()}
 
-    def _inputs(self, items: Sequence[EvalItem]) -> tuple[list, list, list[dict]]:
-        media, faces, groups = [], [], []
+    def _inputs(self, items: Sequence[EvalItem]) -> tuple[list, list, list, list[dict]]:
+        """(media, face priors, AGR attributes for the prompt, predicted groups for the report) per item."""
+        media, faces, agrs, groups = [], [], [], []
         for it in items:
             m = self.media.load(it.sample, self.frames)
             prior = self.priors.get(it.sample, m)
             media.append(m)
             faces.append([prior] if prior is not None else [])
+            agrs.append(agr_from_prior(prior) if self.agr else None)
             groups.append(predicted_agr(prior))
-        return media, faces, groups
+        return media, faces, agrs, groups
 
     @torch.no_grad()
     def predict(self, items: Sequence[EvalItem], modes: Sequence[str]) -> list[dict[str, dict[str, Any]]]:
-        media, faces, groups = self._inputs(items)
+        media, faces, agrs, groups = self._inputs(items)
         convs = [model_messages(it, bool(f)) for it, f in zip(items, faces, strict=True)]
         out: list[dict[str, dict[str, Any]]] = [{} for _ in items]
         if "score" in modes:
             cands = [class_candidates(it.options, self.canonical, self.max_synonyms) for it in items]
             flat = [[c for forms in cs for c in forms] for cs in cands]
             if any(f != flat[0] for f in flat):  # options differ per sample (shuffled/mixed vocabularies)
-                scores = [score_batch(self.model, self.processor, [convs[i]], flat[i], [media[i]], [faces[i]])[0]
-                          for i in range(len(items))]
+                scores = [score_batch(self.model, self.processor, [convs[i]], flat[i], [media[i]], [faces[i]],
+                                      [agrs[i]])[0] for i in range(len(items))]
             else:
-                scores = list(score_batch(self.model, self.processor, convs, flat[0], media, faces))
+                scores = list(score_batch(self.model, self.processor, convs, flat[0], media, faces, agrs))
             for i, it in enumerate(items):
                 bounds = torch.tensor([len(f) for f in cands[i]]).cumsum(0).tolist()
                 parts = torch.tensor_split(scores[i].double(), bounds[:-1])
@@ -190,7 +200,7 @@ class LocalBackend:
                                    "probs": probs.tolist(), "groups": groups[i]}
         if "generate" in modes:
             proc = self.processor
-            batch = proc(convs, media=[[m] for m in media], faces=faces, add_generation_prompt=True,
+            batch = proc(convs, media=[[m] for m in media], faces=faces, agr=agrs, add_generation_prompt=True,
                          padding_side="left")
             batch.pop("labels")
             batch = batch.to(self.model.device)

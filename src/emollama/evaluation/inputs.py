@@ -1,5 +1,5 @@
 """Inputs of a local evaluation: media (decoded, or tower-ready frames from the cache), face priors (cached or
-computed cold) and predicted AGR groups.
+computed cold) and predicted AGR groups (`agr_from_prior`, shared with training).
 
 Media come from ``DecodedMedia`` (cold) or ``CachedMedia`` (frames `emollama prepare --frames-for-model` stored,
 bit-identical after normalisation, decoding on a miss).
@@ -20,11 +20,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from emollama.data.benchmarks.base import Sample
-from emollama.instruct.agr import AGE_GROUPS
-from emollama.model.face_inputs import FacePrior
+from emollama.model.face_inputs import FacePrior, agr_from_prior
 
 logger = logging.getLogger(__name__)
-GENDERS = ("female", "male")  # order of FacePrior.gender_probs (emollama.faces.priors)
 
 
 def load_media(sample: Sample, frames: str) -> Any:
@@ -211,7 +209,8 @@ def build_priors(spec_arg: str, processor, *, extractor: str | None = None, opti
 
 
 def predicted_agr(prior: FacePrior | None) -> dict[str, str]:
-    """{"predicted_age", "predicted_gender"} from a prior's age/gender probabilities (mean over valid frames).
+    """{"predicted_age", "predicted_gender"} for the report: the groups of `agr_from_prior` (the attributes the AGR
+    prompt is built from, as in training), without its confidence threshold.
 
     Empty for no prior and for synthetic priors, whose "age" and "gender" are random numbers, not predictions.
     """
@@ -220,14 +219,10 @@ def predicted_agr(prior: FacePrior | None) -> dict[str, str]:
     valid = np.ones(prior.num_frames, bool) if prior.valid is None else np.asarray(prior.valid, bool)
     if not valid.any():
         return {"predicted_age": "no face", "predicted_gender": "no face"}
-    out = {}
-    age = np.asarray(prior.age_probs, np.float32)[valid].mean(0)
-    if age.shape == (len(AGE_GROUPS),):
-        out["predicted_age"] = AGE_GROUPS[int(age.argmax())]
-    gender = np.asarray(prior.gender_probs, np.float32)[valid].mean(0)
-    if gender.shape == (len(GENDERS),):
-        out["predicted_gender"] = GENDERS[int(gender.argmax())]
-    return out
+    attrs = agr_from_prior(prior)
+    if attrs is None:
+        return {}
+    return {k: v for k, v in (("predicted_age", attrs.age_group), ("predicted_gender", attrs.gender)) if v is not None}
 
 
 def truth_agr(sample: Sample) -> dict[str, str]:

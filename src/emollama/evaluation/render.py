@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,28 +102,34 @@ def write_csv(report: Report, path: str | Path) -> Path:
 
 def write_png(report: Report, path: str | Path) -> Path | None:
     """Raw and row-normalised confusion matrices side by side; None (logged) if matplotlib is missing."""
+    k = len(report.classes)
+    return confusion_png(np.array(report.confusion, dtype=np.int64).reshape(k, k + 1), report.classes,
+                         report.dataset, path)
+
+
+def confusion_png(cm: np.ndarray, classes: Sequence[str], title: str, path: str | Path) -> Path | None:
+    """(K, K) or (K, K+1) confusion counts (rows = truth; column K = unparseable) -> PNG at ``path``."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         logger.warning("matplotlib is not installed: skipping the confusion-matrix PNG (pip install matplotlib)")
         return None
-    k = len(report.classes)
-    cm = np.array(report.confusion, dtype=np.int64).reshape(k, k + 1)
-    cols = list(report.classes)
-    if cm[:, k].sum() == 0:  # no unparseable answers: drop the empty "none" column
+    k = len(classes)
+    cols = list(classes)
+    if cm.shape[1] == k or cm[:, k].sum() == 0:  # no unparseable answers: drop the empty "none" column
         cm = cm[:, :k]
     else:
         cols.append("none")
     with np.errstate(invalid="ignore"):
         norm = np.nan_to_num(cm / cm.sum(1, keepdims=True))  # rows: recall-style, unparseable included
     fig = Figure(figsize=(2 * (3 + 0.55 * len(cols)), 3 + 0.5 * k), layout="constrained")
-    for ax, mat, title, fmt in zip(fig.subplots(1, 2), (cm, norm), ("counts", "row-normalised"), ("{:d}", "{:.2f}"),
-                                   strict=True):
+    for ax, mat, sub, fmt in zip(fig.subplots(1, 2), (cm, norm), ("counts", "row-normalised"), ("{:d}", "{:.2f}"),
+                                 strict=True):
         ax.imshow(mat, cmap="Blues", vmin=0)
-        ax.set(title=f"{report.dataset}: {title}", xlabel="prediction", ylabel="truth",
+        ax.set(title=f"{title}: {sub}", xlabel="prediction", ylabel="truth",
                xticks=range(len(cols)), yticks=range(k))
         ax.set_xticklabels(cols, rotation=45, ha="right", fontsize=8)
-        ax.set_yticklabels(report.classes, fontsize=8)
+        ax.set_yticklabels(classes, fontsize=8)
         top = mat.max() if mat.size else 0
         for (i, j), v in np.ndenumerate(mat):
             ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,

@@ -2,6 +2,7 @@
 age/gender, expression prior, fused label, explanation, crop, per-stage timings).
 
 Models load lazily on first use (or eagerly with `Analyzer.load`) and are reused; one Analyzer per process/thread.
+When the detector's ``max_faces`` cap dropped faces, each result's ``meta["faces_found"]`` is the count before it.
 Stages per image: detect (FaceLandmarker + BlazeFace, `emollama.faces.detect`) -> per face: crop (`align`),
 attributes (`attributes`), expression prior (`expression`), AU cues + decision + explanation (`au`, `decide`,
 `explain`).
@@ -15,13 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emollama.faces.align import CropConfig, crop_face, crop_region, square_box, to_rgb_array
+from emollama.faces.align import CropConfig, crop_face, to_rgb_array
 from emollama.faces.attributes import AttributePredictor, DlibOnnxAttributes, NoAttributes
 from emollama.faces.au import au_cues
 from emollama.faces.decide import DecisionConfig, decide
 from emollama.faces.detect import DetectedFace, DetectorConfig, FaceDetector
 from emollama.faces.explain import explain
-from emollama.faces.expression import MiniXception
+from emollama.faces.expression import EXPRESSION_MODELS, MiniXception
+from emollama.faces.find import WHOLE_IMAGE_SOURCE, FaceFinder
 from emollama.faces.types import FaceResult
 
 log = logging.getLogger(__name__)
@@ -31,11 +33,23 @@ log = logging.getLogger(__name__)
 class AnalyzerConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     crop: CropConfig = field(default_factory=CropConfig)  # the MLLM face-branch crop (FaceResult.crop)
-    expression_margin: float = 0.2  # mini-Xception crop margin (square_box); 0.2 was best on the labelled photos
-    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)  # rules of the mini-xception baseline only
     attributes: bool = True
     expression: bool = True
     keep_crops: bool = True
+    faces: str = "auto"  # auto | detect | whole-image (emollama.faces.find)
+    expression_model: str = "emonet"  # emonet (learned, default) | mini-xception (2017 baseline + AU rules)
+
+
+def make_expression(name: str):
+    """The expression model called ``name`` (`EXPRESSION_MODELS`), not loaded yet."""
+    if name == "emonet":
+        from emollama.faces.expression_net import LearnedExpression
+
+        return LearnedExpression()
+    if name == "mini-xception":
+        return MiniXception()
+    raise ValueError(f"expression model must be one of {', '.join(EXPRESSION_MODELS)}; got {name!r}")
 
 
 def _ms(t0: float) -> float:
@@ -55,12 +69,13 @@ class Analyzer:
         *,
         detector: FaceDetector | None = None,
         attributes: AttributePredictor | None = None,
-        expression: MiniXception | None = None,
+        expression=None,
     ) -> None:
         self.cfg = cfg or AnalyzerConfig()
         self.detector = detector or FaceDetector(self.cfg.detector)
+        self.finder = FaceFinder(self.detector, self.cfg.faces)
         self.attributes = attributes or (DlibOnnxAttributes() if self.cfg.attributes else NoAttributes())
-        self.expression = expression or (MiniXception() if self.cfg.expression else None)
+        self.expression = expression or (make_expression(self.cfg.expression_model) if self.cfg.expression else None)
         self.last_timings: dict[str, float] = {}
         self._frame_count = 0
 
@@ -83,7 +98,7 @@ class Analyzer:
         """Analyse a photo: an RGB uint8 (H, W, 3) array or any PIL image (grayscale/RGBA converted)."""
         t0 = time.perf_counter()
         rgb = to_rgb_array(image)
-        faces = self.detector.detect(rgb)
+        faces = self.finder.find(rgb)
         return self._analyze(rgb, faces, _ms(t0))
 
     def analyze_frame(self, frame, timestamp_ms: int, frame_index: int | None = None) -> list[FaceResult]:
@@ -91,6 +106,8 @@ class Analyzer:
         t0 = time.perf_counter()
         rgb = to_rgb_array(frame)
         faces = self.detector.detect_video(rgb, int(timestamp_ms))
+        if self.finder.wants_whole_image(rgb, len(faces)):
+            faces = [self.finder.whole_image_face(rgb)]
         results = self._analyze(rgb, faces, _ms(t0))
         idx = self._frame_count if frame_index is None else frame_index
         self._frame_count += 1
@@ -100,6 +117,12 @@ class Analyzer:
 
     def _analyze(self, rgb: np.ndarray, faces: list[DetectedFace], detect_ms: float) -> list[FaceResult]:
         results = [self._one(rgb, f, detect_ms) for f in faces]
+        found = getattr(self.detector, "last_found", len(faces))  # an injected detector may not count
+        if any(f.box.source == WHOLE_IMAGE_SOURCE for f in faces):  # the padded copy's pass set last_found
+            found = len(faces)
+        if found > len(results):  # the max_faces cap dropped faces: every result carries it, so records can say so
+            for r in results:
+                r.meta["faces_found"] = found
         stages = ("crop", "attributes", "expression", "decide")
         self.last_timings = {"detect": detect_ms, **{s: sum(r.timings.get(s, 0.0) for r in results) for s in stages}}
         self.last_timings["total"] = sum(self.last_timings.values())
@@ -119,12 +142,15 @@ class Analyzer:
         prior: dict[str, float] = {}
         if self.expression is not None:
             t = time.perf_counter()
-            prior = self.expression.predict(crop_region(rgb, square_box(face.box, self.cfg.expression_margin)))
+            prior = self.expression.predict_face(rgb, face.box)
             timings["expression"] = _ms(t)
 
         t = time.perf_counter()
         cues = au_cues(face.blendshapes)
-        if prior or cues:
+        if prior and not isinstance(self.expression, MiniXception):
+            # the learned model's calibrated probabilities are the decision: no hand-written fusion on top
+            label, probs, source = max(prior, key=prior.__getitem__), prior, "learned"
+        elif prior or cues:
             d = decide(prior or None, cues or None, self.cfg.decision)
             label, probs, source = d.label, d.probs, d.source
         else:

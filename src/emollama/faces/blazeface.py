@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from emollama.faces._deps import require
+from emollama.faces._quiet import native_quiet
 from emollama.faces.types import FaceBox
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,9 @@ class BlazeFace:
 
             litert = require("ai_edge_litert.interpreter")
             path = self._model_path or resolve(self.spec.asset)
-            self._interp = litert.Interpreter(model_path=str(path), num_threads=1)
-            self._interp.allocate_tensors()
+            with native_quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._interp = litert.Interpreter(model_path=str(path), num_threads=1)
+                self._interp.allocate_tensors()
             outs = sorted(self._interp.get_output_details(), key=lambda d: -int(d["shape"][-1]))
             self._in = self._interp.get_input_details()[0]["index"]
             self._box_idx, self._score_idx = outs[0]["index"], outs[1]["index"]
@@ -107,7 +109,8 @@ class BlazeFace:
         small = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR), dtype=np.float32)
         canvas[py : py + nh, px : px + nw] = small / 127.5 - 1.0
         interp.set_tensor(self._in, canvas[None])
-        interp.invoke()
+        with native_quiet():
+            interp.invoke()
         raw = interp.get_tensor(self._box_idx)[0]
         logits = interp.get_tensor(self._score_idx)[0, :, 0]
         scores = (1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100, 100)))).astype(np.float32)
@@ -125,13 +128,16 @@ class BlazeFace:
             out.append(FaceBox(float(x0), float(y0), float(x1), float(y1), sc, f"blazeface-{self.kind}"))
         return out
 
-    def detect_tiled(self, rgb: np.ndarray, tile_frac: float = 0.5) -> list[FaceBox]:
-        """Run on overlapping square tiles (side = tile_frac x shorter side, stride half a tile) and merge.
+    def detect_tiled(self, rgb: np.ndarray, tile_frac: float = 0.5, side: int | None = None) -> list[FaceBox]:
+        """Run on overlapping square tiles (side = ``side`` px, else tile_frac x shorter side; stride half a tile)
+        and merge.
 
-        For big photos where the face is small relative to the frame but too large/turned for the full-range model.
+        Short range: big photos where the face is small relative to the frame but too large/turned for the
+        full-range model. Full range with a fixed ``side``: group photos, whose faces shrink below the model's
+        smallest face once the whole image is scaled to its 192 px input.
         """
         h, w = rgb.shape[:2]
-        side = max(32, int(min(h, w) * tile_frac))
+        side = max(32, min(h, w, side) if side else int(min(h, w) * tile_frac))
         step = max(1, side // 2)
         found: list[FaceBox] = []
         for y in sorted({*range(0, max(1, h - side + 1), step), max(0, h - side)}):

@@ -6,11 +6,15 @@ So `FaceDetector` runs, per image:
 1. FaceLandmarker on the whole image (IMAGE mode, or VIDEO mode with timestamps for `detect_video`);
 2. BlazeFace full-range (`emollama.faces.blazeface`) on the whole image; each box that no mesh covers is cropped
    (square, ``crop_expand`` margin) and the crop is landmarked, landmarks mapped back to the image;
-3. only when 1-2 found nothing on a large image (shorter side >= ``tile_min_side``; IMAGE mode only): BlazeFace
+3. on an image larger than ``tile_side`` (IMAGE mode only): BlazeFace full-range on overlapping ``tile_side`` tiles,
+   then step 2's crop landmarking. Scaled whole to the model's 192 px input, the faces of a group photo fall below
+   its smallest face (a 2x2 tile of a 5-person photo: 4 of 20 found without this step);
+4. only when 1-3 found nothing on a large image (shorter side >= ``tile_min_side``; IMAGE mode only): BlazeFace
    short-range on overlapping tiles, then step 2's crop landmarking.
 
 A face whose crop yields no mesh is kept with its box only (no landmarks/blendshapes) when its detector score is at
-least ``min_box_only_score``. 0 faces is a normal result.
+least ``min_box_only_score``. 0 faces is a normal result. At most ``max_faces`` faces are returned, the largest;
+``FaceDetector.last_found`` tells how many there were before that cap.
 Input is any RGB uint8 array; grayscale / RGBA are converted first (MediaPipe crashes on non-3-channel input).
 """
 
@@ -23,8 +27,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from emollama.faces._deps import require
+from emollama.faces._quiet import native_quiet
 from emollama.faces.align import box_from_points, crop_region, square_box, to_rgb_array
 from emollama.faces.blazeface import BlazeFace
+from emollama.faces.find import DEFAULT_MAX_FACES
 from emollama.faces.types import FaceBox
 
 log = logging.getLogger(__name__)
@@ -57,13 +63,17 @@ def pose_from_matrix(m: np.ndarray) -> tuple[float, float, float]:
     return (yaw, pitch, roll)
 
 
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
-    max_faces: int = 10
+    max_faces: int = DEFAULT_MAX_FACES  # per image / frame: the largest are kept
     min_detection_confidence: float = 0.5  # landmarker's internal detector and BlazeFace
     min_presence_confidence: float = 0.5
     second_detector: bool = True  # BlazeFace full-range pass (step 2)
-    tile_large_images: bool = True  # step 3
+    tile_small_faces: bool = True  # step 3
+    tile_side: int = 800  # 100 px faces are ~24 px at the full-range model's input on such a tile
+    tile_large_images: bool = True  # step 4
     tile_min_side: int = 800
     crop_expand: float = 0.6  # crop for landmarking = box side x (1 + 2 x crop_expand)
     match_iou: float = 0.3  # a BlazeFace box with IoU above this (or centre inside) a mesh box is that face
@@ -96,7 +106,8 @@ class Landmarker:
             output_facial_transformation_matrixes=True,
         )
         self.mode, self.min_score = mode, cfg.min_detection_confidence
-        self._lm = vision.FaceLandmarker.create_from_options(opts)
+        with native_quiet():  # graph start-up logs ~5 native lines (GPU probe, XNNPACK, feedback manager)
+            self._lm = vision.FaceLandmarker.create_from_options(opts)
         self._last_ts = -1
 
     def detect(
@@ -107,9 +118,11 @@ class Landmarker:
             if timestamp_ms is None or timestamp_ms <= self._last_ts:
                 raise ValueError(f"VIDEO mode needs increasing timestamps; got {timestamp_ms} after {self._last_ts}")
             self._last_ts = timestamp_ms
-            res = self._lm.detect_for_video(image, int(timestamp_ms))
+            with native_quiet():
+                res = self._lm.detect_for_video(image, int(timestamp_ms))
         else:
-            res = self._lm.detect(image)
+            with native_quiet():
+                res = self._lm.detect(image)
         h, w = rgb.shape[:2]
         score = self.min_score if score is None else score
         out = []
@@ -121,7 +134,8 @@ class Landmarker:
         return out
 
     def close(self) -> None:
-        self._lm.close()
+        with native_quiet():
+            self._lm.close()
 
 
 def _shift(face: DetectedFace, region: FaceBox, crop_w: int, box: FaceBox) -> DetectedFace:
@@ -146,6 +160,7 @@ class FaceDetector:
         self._crop_lm: Landmarker | None = None
         self._full = BlazeFace("full", min_score=self.cfg.min_detection_confidence)
         self._short = BlazeFace("short", min_score=self.cfg.min_detection_confidence)
+        self.last_found = 0  # faces of the last detect / detect_video call before the max_faces cap
 
     def _landmarker(self, which: str) -> Landmarker:
         attr = f"_{which}_lm"
@@ -167,19 +182,26 @@ class FaceDetector:
 
     def detect(self, image) -> list[DetectedFace]:
         rgb = to_rgb_array(image)
-        return self._run(rgb, self._landmarker("image").detect(rgb), tiles=self.cfg.tile_large_images)
+        return self._run(rgb, self._landmarker("image").detect(rgb), tiles=True)
 
     def detect_video(self, frame, timestamp_ms: int) -> list[DetectedFace]:
         rgb = to_rgb_array(frame)
         return self._run(rgb, self._landmarker("video").detect(rgb, timestamp_ms), tiles=False)
 
     def _run(self, rgb: np.ndarray, faces: list[DetectedFace], tiles: bool) -> list[DetectedFace]:
-        if self.cfg.second_detector and len(faces) < self.cfg.max_faces:
+        """Steps 2-4 after the landmarker's ``faces``; ``tiles``: IMAGE mode (video frames skip the tiled steps)."""
+        c = self.cfg
+        if c.second_detector:  # also when the landmarker hit the cap: faces beyond it show that the cap truncated
             faces = self._add_boxes(rgb, faces, self._full.detect(rgb))
-        if not faces and tiles and min(rgb.shape[:2]) >= self.cfg.tile_min_side:
+        if tiles and c.tile_small_faces and max(rgb.shape[:2]) > c.tile_side:
+            faces = self._add_boxes(rgb, faces, self._full.detect_tiled(rgb, side=c.tile_side))
+        if not faces and tiles and c.tile_large_images and min(rgb.shape[:2]) >= c.tile_min_side:
             faces = self._add_boxes(rgb, faces, self._short.detect_tiled(rgb))
         faces = self._dedupe(faces)
-        return sorted(faces, key=lambda f: -f.box.area)[: self.cfg.max_faces]
+        self.last_found = len(faces)
+        if len(faces) > c.max_faces:
+            log.info("%d faces found, keeping the largest %d (max_faces)", len(faces), c.max_faces)
+        return sorted(faces, key=lambda f: -f.box.area)[: c.max_faces]
 
     def _add_boxes(self, rgb: np.ndarray, faces: list[DetectedFace], boxes: list[FaceBox]) -> list[DetectedFace]:
         faces = list(faces)

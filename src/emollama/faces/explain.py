@@ -6,8 +6,8 @@ intensity >= `MIN_CUE` are named, strongest first, with their codes in numeric o
 
     "The corners of the mouth are pulled up and the cheeks are raised (AU6+AU12), typical of happiness."
 
-Without a supporting cue the sentence falls back to the expression model's appearance judgement; without any mesh
-it says so.
+Without a supporting cue the sentence says the cues are weak and the label rests on the face's appearance;
+without any mesh it says so.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def explain(label: str, cues: dict[str, float] | None, probs: dict[str, float] |
         return f"Only weak or mixed facial actions are visible, so the face reads as {what}{conf}."
     aus = supporting_cues(label, cues)
     if not aus:
-        return f"No single facial action stands out, but the overall appearance of the face suggests {what}{conf}."
+        return (f"The action-unit cues for {what} are weak; the label rests on the overall appearance of the "
+                f"face{conf}.")
     text = " and ".join(PHRASES[au] for au in aus)
     codes = "+".join(sorted(aus, key=_au_key))
     return f"{text[0].upper()}{text[1:]} ({codes}), typical of {what}."

@@ -14,12 +14,15 @@ import numpy as np
 from PIL import Image
 
 from emollama.faces._deps import require
+from emollama.faces._quiet import native_quiet
 
 log = logging.getLogger(__name__)
 
 # FER2013 order (angry, disgust, fear, happy, sad, surprise, neutral) in canonical names (emollama.constants)
 FER_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 INPUT_SIZE = 64
+# the analyzer's expression models: the learned one (default, `expression_net`) and this 2017 baseline
+EXPRESSION_MODELS = ("emonet", "mini-xception")
 
 
 def preprocess(face_rgb: np.ndarray) -> np.ndarray:
@@ -44,8 +47,9 @@ class MiniXception:
 
             litert = require("ai_edge_litert.interpreter")
             path = self._model_path or resolve("emotion_tflite")
-            self._interp = litert.Interpreter(model_path=str(path), num_threads=self.threads)
-            self._interp.allocate_tensors()
+            with native_quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._interp = litert.Interpreter(model_path=str(path), num_threads=self.threads)
+                self._interp.allocate_tensors()
             self._in = self._interp.get_input_details()[0]["index"]
             self._out = self._interp.get_output_details()[0]["index"]
         return self._interp
@@ -54,10 +58,19 @@ class MiniXception:
         """(7,) probabilities in `FER_LABELS` order."""
         interp = self.load()
         interp.set_tensor(self._in, preprocess(face_rgb))
-        interp.invoke()
+        with native_quiet():
+            interp.invoke()
         p = np.asarray(interp.get_tensor(self._out)[0], dtype=np.float64)
         p = np.clip(p, 0.0, None)
         return (p / max(p.sum(), 1e-12)).astype(np.float32)
 
     def predict(self, face_rgb: np.ndarray) -> dict[str, float]:
         return dict(zip(FER_LABELS, map(float, self.predict_array(face_rgb)), strict=True))
+
+    margin = 0.2  # crop margin (square_box); 0.2 was best on the labelled sample photos
+
+    def predict_face(self, rgb: np.ndarray, box) -> dict[str, float]:
+        """Probabilities for the face at ``box`` (a `FaceBox`) in the (H, W, 3) uint8 image."""
+        from emollama.faces.align import crop_region, square_box
+
+        return self.predict(crop_region(rgb, square_box(box, self.margin)))

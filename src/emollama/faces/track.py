@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +137,8 @@ class FaceTracker:
             even with low IoU (box conventions that differ between detectors).
         max_gap: a track survives this many consecutive sampled frames without a detection, then ends.
         method: 'greedy' (lowest cost first; no extra dependency) or 'hungarian' (needs scipy).
+        summarize: when given, each point keeps ``summarize(detection)`` instead of the detection, and only a track's
+            newest point keeps its landmarks (matching reads no others): memory per point stays small on long videos.
     """
 
     def __init__(
@@ -147,11 +149,12 @@ class FaceTracker:
         max_landmark_dist: float = 0.25,
         max_gap: int = 2,
         method: str = "greedy",
+        summarize: Callable[[Any], Any] | None = None,
     ) -> None:
         if method not in ("greedy", "hungarian"):
             raise ValueError(f"method must be 'greedy' or 'hungarian', got {method!r}")
         self.min_iou, self.landmark_weight, self.max_landmark_dist = min_iou, landmark_weight, max_landmark_dist
-        self.max_gap, self.method = max_gap, method
+        self.max_gap, self.method, self.summarize = max_gap, method, summarize
         self._active: list[tuple[Track, int]] = []  # (track, sampled-frame step of its last detection)
         self._done: list[Track] = []
         self._step = -1
@@ -229,9 +232,12 @@ class FaceTracker:
         self._active = [(t, last) for t, last in self._active if self._step - last <= self.max_gap]
         return ids
 
-    @staticmethod
-    def _append(track: Track, det: Any, box, lms, frame_index: int, time_s: float | None) -> None:
+    def _append(self, track: Track, det: Any, box, lms, frame_index: int, time_s: float | None) -> None:
         probs, au = _get(det, "probs"), _get(det, "au")
+        if self.summarize is not None:
+            if track.points:
+                track.points[-1].landmarks = None
+            det = self.summarize(det)
         track.points.append(
             TrackPoint(
                 frame_index=frame_index,

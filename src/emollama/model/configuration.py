@@ -81,6 +81,9 @@ class EmoLlamaConfig(PreTrainedConfig):
     vision_feature_layer: hidden state used as X; -1 = raw output of the last block (EVA, no post-norm).
     frame_sampling: default video policy: 'uniform:N', 'fps:F', 'peak:N' or 'all' (emollama.vision.sampling).
     qformer_max_length: Q-Former prompt length (left truncation).
+    visual_tokens_per_turn: every user turn after the media gets its own visual tokens, computed from the same
+        frames with that turn's text as the Q-Former instruction (LLaMA-VID, SPEC §2.8); False = only the turns
+        that hold a placeholder.
     conv_template: 'vicuna_v1' (LLaMA-VID exact) or 'chat_template' (the LM tokenizer's own template).
     agr_template: id of the AGR prompt template (emollama.instruct.agr).
     image_token_id / video_token_id / face_token_id: ids of the placeholder special tokens in the LM vocabulary.
@@ -104,6 +107,7 @@ class EmoLlamaConfig(PreTrainedConfig):
     vision_feature_layer: int = -1
     frame_sampling: str = "uniform:8"
     qformer_max_length: int = 256
+    visual_tokens_per_turn: bool = True
     conv_template: str = "vicuna_v1"
     agr_template: str = "agr_v1"
     image_token_id: int | None = None

@@ -97,14 +97,21 @@ def image_size_from_name(cfg: dict[str, Any]) -> int | None:
     return sizes[-1] if sizes else None
 
 
-def _heads(width: int, head_dim: int, preset: dict[str, Any], what: str) -> int:
+def _heads(width: int, head_dim: int, preset: dict[str, Any], what: str, override: Any = None) -> int:
+    """Attention heads of a sub-model of width ``width``: an explicit `--set {what}.num_attention_heads=N` wins,
+    then width / the standard head width, then the face preset's count when it has the same width."""
+    if isinstance(override, dict) and override.get("num_attention_heads") is not None:
+        n = int(override["num_attention_heads"])
+        if n < 1 or width % n:
+            raise ValueError(f"--set {what}.num_attention_heads={n}: must divide the width {width} of the weights")
+        return n
     if width % head_dim == 0:
         return width // head_dim
     if preset.get("hidden_size") == width and "num_attention_heads" in preset:
         return int(preset["num_attention_heads"])
     raise ValueError(
         f"cannot infer {what}.num_attention_heads for width {width} (not a multiple of {head_dim}); "
-        f"pass --set {what}.num_attention_heads=N"
+        f"pass --set {what}.num_attention_heads=N with N dividing {width}"
     )
 
 
@@ -124,10 +131,14 @@ def build_emollama_config(
         qformer: InstructBlipQFormerConfig fields from Q-Former shapes (`convert_names.infer_qformer_fields`).
         face_preset: emollama preset (or YAML) whose face_config is used; also supplies head counts that the
             weights cannot reveal for non-standard widths.
-        overrides: dotted `key=value` strings applied last (e.g. `face_config.num_queries=16`).
+        overrides: dotted `key=value` strings applied last (e.g. `face_config.num_queries=16`); a
+            `vision_config.num_attention_heads` / `qformer_config.num_attention_heads` among them is also what the
+            head inference uses, so odd widths convert with an explicit head count.
     """
     check_bert_type(cfg.get("bert_type"))
     preset = load_yaml(face_preset)
+    # overrides are applied last, but head counts cannot be read off the weights: take them from the overrides first
+    ov = apply_overrides({}, overrides or [])
     pv, pq = preset.get("vision_config", {}), preset.get("qformer_config", {})
     vision = dict(vision)
     size = image_size_from_name(cfg)
@@ -154,11 +165,13 @@ def build_emollama_config(
     data: dict[str, Any] = {
         "vision_config": {
             "model_type": "blip_2_vision_model", **vision, "layer_norm_eps": 1e-6, "hidden_act": "gelu",
-            "qkv_bias": True, "num_attention_heads": _heads(vision["hidden_size"], EVA_HEAD_DIM, pv, "vision_config"),
+            "qkv_bias": True, "num_attention_heads": _heads(vision["hidden_size"], EVA_HEAD_DIM, pv, "vision_config",
+                                          ov.get("vision_config")),
         },
         "qformer_config": {
             **qformer, "layer_norm_eps": 1e-12,
-            "num_attention_heads": _heads(qformer["hidden_size"], BERT_HEAD_DIM, pq, "qformer_config"),
+            "num_attention_heads": _heads(qformer["hidden_size"], BERT_HEAD_DIM, pq, "qformer_config",
+                                          ov.get("qformer_config")),
         },
         "text_config": text_fields(cfg),
         "face_config": dict(preset.get("face_config", {})),

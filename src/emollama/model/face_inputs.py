@@ -15,9 +15,11 @@ import numpy as np
 import torch
 import yaml
 
+from emollama.instruct.agr import AGE_GROUPS, AGRAttributes
 from emollama.model.configuration import EmoLlamaFaceConfig
 
 ArrayLike = np.ndarray | torch.Tensor
+GENDERS = ("female", "male")  # order of FacePrior.gender_probs (emollama.faces.priors writes them so)
 
 
 @dataclass
@@ -32,6 +34,9 @@ class FacePrior:
         embedding: (T, E) global face embedding (e.g. FaceXFormer pooled map) or None.
         crops: (T, 3, H, W) face crops preprocessed for the vision tower, or None.
         valid: (T,) bool, False where no face was found on that frame.
+        crop_boxes: (T, 4) float x0, y0, x1, y1 in pixels of the frame: the square crop region (the analyzer's
+            rule, `emollama.faces.align.crop_face`) the landmarks are normalised to and ``crops`` show; NaN on
+            frames without a crop; None when unknown. It lets training cut the very same crop out of the media.
     """
 
     landmarks: ArrayLike
@@ -44,6 +49,7 @@ class FacePrior:
     crops: ArrayLike | None = None
     valid: ArrayLike | None = None
     meta: dict = field(default_factory=dict)
+    crop_boxes: ArrayLike | None = None
 
     @property
     def num_frames(self) -> int:
@@ -71,6 +77,29 @@ class FacePrior:
                 raise ValueError(f"FacePrior.{name}: expected shape ({t}, {width}), got {tuple(v.shape)}")
             out.append(v)
         return torch.cat(out, dim=-1)
+
+
+def agr_from_prior(prior: FacePrior | None) -> AGRAttributes | None:
+    """Age group and gender from the prior's probabilities, averaged over valid frames (a soft vote for videos).
+
+    The one source of the AGR prompt's attributes for training (`data.agr='prior'`) and evaluation, and of the
+    predicted groups evaluation reports. Confidences are the averaged probabilities; `render_agr` drops attributes
+    below its threshold. Race is left out: the prior's race head has no agreed class names yet. None when there is
+    no prior, no valid frame, or neither distribution has the expected width.
+    """
+    if prior is None:
+        return None
+    valid = np.ones(prior.num_frames, bool) if prior.valid is None else np.asarray(prior.valid, bool)
+    if not valid.any():
+        return None
+    age = np.asarray(prior.age_probs, np.float32)[valid].mean(0)
+    gender = np.asarray(prior.gender_probs, np.float32)[valid].mean(0)
+    kw = {}
+    if len(age) == len(AGE_GROUPS) and age.sum() > 0:
+        kw.update(age_group=AGE_GROUPS[int(age.argmax())], age_confidence=float(age.max()))
+    if len(gender) == len(GENDERS) and gender.sum() > 0:
+        kw.update(gender=GENDERS[int(gender.argmax())], gender_confidence=float(gender.max()))
+    return AGRAttributes(**kw) if kw else None
 
 
 def _t(x: ArrayLike) -> torch.Tensor:

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 MULTIMODAL_KWARGS = (
     "pixel_values",
     "media_frame_counts",
+    "visual_media_index",
     "qformer_input_ids",
     "qformer_attention_mask",
     "face_prior_values",
@@ -108,24 +109,41 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
         media_frame_counts: torch.Tensor,
         qformer_input_ids: torch.Tensor,
         qformer_attention_mask: torch.Tensor,
+        visual_media_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """LLaMA-VID tokens of M media items (images are 1-frame videos).
+        """LLaMA-VID tokens of V visual placeholders over M media items (images are 1-frame videos).
+
+        The vision tower runs once per frame; the Q-Former once per (placeholder prompt x frame), so a media item
+        repeated in a later turn gets context tokens guided by that turn's text (SPEC §2.5, §2.8).
 
         Args:
             pixel_values: (F, 3, H, W) frames of all media, in order; F = media_frame_counts.sum().
             media_frame_counts: (M,) frames per media item.
-            qformer_input_ids / qformer_attention_mask: (M, L) prompt of the turn holding each item.
+            qformer_input_ids / qformer_attention_mask: (V, L) prompt of the turn holding each placeholder.
+            visual_media_index: (V,) media item of each placeholder; None = one placeholder per item (V = M).
         Returns:
-            (F * (1 + C), Dt) tokens in media order, frames in time order, [ctx, content...] per frame.
+            (sum over placeholders of frames * (1 + C), Dt) tokens in placeholder order, frames in time order,
+            [ctx, content...] per frame.
         """
-        feats = self.encode_frames(pixel_values)
-        frame_media = torch.repeat_interleave(torch.arange(len(media_frame_counts)), media_frame_counts.cpu())
-        frame_media = frame_media.to(qformer_input_ids.device)
+        feats = self.encode_frames(pixel_values)  # (F, 1 + P, Dv)
+        counts = media_frame_counts.cpu()
+        index = torch.arange(len(counts)) if visual_media_index is None else visual_media_index.cpu()
+        if len(index) != qformer_input_ids.shape[0]:
+            raise ValueError(f"<image>/<video>: {len(index)} placeholders but {qformer_input_ids.shape[0]} Q-Former "
+                             "prompts; each placeholder needs the prompt of its turn (build inputs with "
+                             "EmoLlamaProcessor)")
+        if len(index) and (int(index.min()) < 0 or int(index.max()) >= len(counts)):
+            raise ValueError(f"visual_media_index {index.tolist()} points outside the {len(counts)} media items")
+        per = counts[index]  # (V,) frames behind each placeholder
+        starts = torch.cumsum(counts, 0) - counts  # (M,) first frame of each item
+        first = torch.repeat_interleave(torch.cumsum(per, 0) - per, per)  # (R,) row where each placeholder begins
+        frame_rows = torch.repeat_interleave(starts[index], per) + torch.arange(int(per.sum())) - first  # (R,)
+        prompt_rows = torch.repeat_interleave(torch.arange(len(index)), per).to(qformer_input_ids.device)  # (R,)
         per_frame = self.llamavid(
-            feats.to(self.llamavid.vlm_att_ln.weight.dtype),
-            qformer_input_ids[frame_media],
-            qformer_attention_mask[frame_media],
-        )  # (F, 1 + C, Dt)
+            feats[frame_rows.to(feats.device)].to(self.llamavid.vlm_att_ln.weight.dtype),
+            qformer_input_ids[prompt_rows],
+            qformer_attention_mask[prompt_rows],
+        )  # (R, 1 + C, Dt)
         return per_frame.reshape(-1, per_frame.shape[-1])
 
     def get_face_tokens(
@@ -167,14 +185,16 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
         embeds = self.get_input_embeddings()(input_ids)
         vis_ids = [cfg.image_token_id, cfg.video_token_id]
         if mm.get("pixel_values") is not None:
-            counts = mm["media_frame_counts"]
+            counts, index = mm["media_frame_counts"], mm.get("visual_media_index")
             rows = self.get_visual_tokens(
-                mm["pixel_values"], counts, mm["qformer_input_ids"], mm["qformer_attention_mask"]
+                mm["pixel_values"], counts, mm["qformer_input_ids"], mm["qformer_attention_mask"], index
             )
             detail = (
                 f"{len(counts)} media with frames {counts.tolist()} x {tokens.tokens_per_frame(cfg)} tokens/frame, "
                 f"compress_type={cfg.compress_type!r}"
             )
+            if index is not None and len(index) != len(counts):
+                detail += f"; {len(index)} placeholders (media {index.tolist()}: later turns repeat a media item)"
             embeds = self._scatter(embeds, input_ids, vis_ids, rows, "<image>/<video>", detail)
         elif any(bool((input_ids == t).any()) for t in vis_ids if t is not None):
             raise ValueError("<image>/<video>: placeholder tokens present but no pixel_values were given")
@@ -207,6 +227,7 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
         media_frame_counts: torch.Tensor | None = None,
         qformer_input_ids: torch.Tensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
+        visual_media_index: torch.Tensor | None = None,
         face_prior_values: torch.Tensor | None = None,
         face_landmarks: torch.Tensor | None = None,
         face_pixel_values: torch.Tensor | None = None,
@@ -221,7 +242,8 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
         Args:
             input_ids: (B, L) with placeholders already expanded by the processor.
             labels: (B, L) with IGNORE_INDEX (-100) on everything but assistant answers (+ EOS).
-            pixel_values: (F, 3, H, W); media_frame_counts: (M,); qformer_*: (M, Lq).
+            pixel_values: (F, 3, H, W); media_frame_counts: (M,); qformer_*: (V, Lq), one prompt per visual
+                placeholder; visual_media_index: (V,) media item of each placeholder (None: V = M, in order).
             face_*: packed priors of N faces (see `emollama.model.face_inputs.pack_face_priors`).
         """
         if inputs_embeds is None:
@@ -231,6 +253,7 @@ class EmoLlamaForConditionalGeneration(EmoLlamaPreTrainedModel, GenerationMixin)
                 media_frame_counts=media_frame_counts,
                 qformer_input_ids=qformer_input_ids,
                 qformer_attention_mask=qformer_attention_mask,
+                visual_media_index=visual_media_index,
                 face_prior_values=face_prior_values,
                 face_landmarks=face_landmarks,
                 face_pixel_values=face_pixel_values,

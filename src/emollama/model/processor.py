@@ -2,7 +2,9 @@
 
 It renders the conversation template, tokenizes once with offsets (labels come from character spans), and
 expands each `<image>`/`<video>`/`<face>` into the count given by `emollama.model.tokens`. Each visual or face
-placeholder gets the Q-Former prompt of the user turn that holds it (SPEC §2.8).
+placeholder gets the Q-Former prompt of the user turn that holds it (SPEC §2.8). With
+`config.visual_tokens_per_turn`, every later user turn without a visual placeholder gets the latest one again
+(LLaMA-VID's imgsp_v1 rule): the same media, re-encoded by the Q-Former with that turn's own instruction.
 """
 
 from __future__ import annotations
@@ -98,6 +100,28 @@ class EmoLlamaProcessor:
         out[0]["content"] = head + sentence + " " + first[len(head) :].lstrip()
         return out
 
+    def turn_placeholders(self, messages: list[dict]) -> tuple[list[dict], set[int]]:
+        """(messages, indices of the turns given a repeated placeholder) under ``config.visual_tokens_per_turn``.
+
+        LLaMA-VID gives every human turn its own text-guided context tokens (SPEC §2.8): once a user turn has held
+        `<image>`/`<video>`, each later user turn without one gets the latest tag in front (`<video>\n` + text).
+        Such a repeated placeholder does not take a new media item: it stands for the latest one again, guided by
+        its own turn's text. The first turn and turns that name their own media are left as they are.
+        """
+        if not self.config.visual_tokens_per_turn:
+            return messages, set()
+        out, repeats, tag = [], set(), None
+        for i, m in enumerate(messages):
+            if m.get("role") == "user" and isinstance(m.get("content"), str):
+                own = [t for t in _PLACEHOLDER_RE.findall(m["content"]) if t != FACE_TOKEN]
+                if own:
+                    tag = own[-1]
+                elif tag is not None:
+                    m = {**m, "content": f"{tag}\n{m['content']}"}
+                    repeats.add(i)
+            out.append(m)
+        return out, repeats
+
     def _tokenize(self, rendered: Rendered) -> _Sample:
         enc = self.tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
@@ -113,6 +137,7 @@ class EmoLlamaProcessor:
         self, messages: list[dict], add_generation_prompt: bool, agr=None
     ) -> tuple[list[int], list[int]]:
         """(token ids, labels) of one text conversation before placeholder expansion, exactly as training sees it."""
+        messages, _ = self.turn_placeholders(messages)
         sample = self._tokenize(self.render(self._with_agr(messages, agr), add_generation_prompt))
         return sample.ids, sample.labels
 
@@ -150,8 +175,10 @@ class EmoLlamaProcessor:
             max_length: raise if an expanded sequence is longer (never truncates placeholders silently).
         Returns:
             BatchFeature with input_ids (B, L), attention_mask (B, L), labels (B, L), and, when present,
-            pixel_values (F, 3, H, W), media_frame_counts (M,), qformer_input_ids (M, Lq),
-            qformer_attention_mask (M, Lq) and the packed face_* tensors.
+            pixel_values (F, 3, H, W) of the M media items, media_frame_counts (M,), one row per visual
+            placeholder V >= M (repeats in later turns included): visual_media_index (V,) its media item,
+            qformer_input_ids (V, Lq) and qformer_attention_mask (V, Lq) its turn's prompt; and the packed face_*
+            tensors.
         """
         single = bool(conversations) and isinstance(conversations[0], dict)
         convs = [conversations] if single else list(conversations)
@@ -162,11 +189,13 @@ class EmoLlamaProcessor:
         if single is False and not isinstance(agr, list):
             agr_b = [agr] * n
         samples, frames_all, frame_counts, vis_prompts, priors, face_prompts = [], [], [], [], [], []
+        vis_media: list[int] = []  # per visual placeholder: index of its media item in frame_counts
         for i, msgs in enumerate(convs):
             validate_messages(msgs)
+            msgs, repeats = self.turn_placeholders(msgs)
             vis_items, face_items = list(media_b[i]), list(faces_b[i])
             n_vis = n_face = 0
-            for m in msgs:
+            for j, m in enumerate(msgs):
                 for tok in _PLACEHOLDER_RE.findall(m["content"]):
                     if m["role"] != "user":
                         raise ValueError(f"sample {i}: placeholder {tok} in an assistant message")
@@ -179,6 +208,9 @@ class EmoLlamaProcessor:
                         priors.append(face_items[n_face])
                         face_prompts.append(prompt)
                         n_face += 1
+                    elif j in repeats:  # the latest media item again, guided by this turn's prompt
+                        vis_media.append(vis_media[-1])
+                        vis_prompts.append(prompt)
                     else:
                         if n_vis >= len(vis_items):
                             raise ValueError(
@@ -189,6 +221,7 @@ class EmoLlamaProcessor:
                             raise ValueError(f"sample {i}: <image> got {len(fr)} frames; use <video> for clips")
                         frames_all.extend(fr)
                         frame_counts.append(len(fr))
+                        vis_media.append(len(frame_counts) - 1)
                         vis_prompts.append(prompt)
                         n_vis += 1
             if n_vis != len(vis_items) or n_face != len(face_items):
@@ -198,10 +231,12 @@ class EmoLlamaProcessor:
                 )
             # AGR text conditions the LM only; Q-Former prompts above come from the user's own words
             samples.append(self._tokenize(self.render(self._with_agr(msgs, agr_b[i]), add_generation_prompt)))
-        out = self._expand_and_pad(samples, frame_counts, [p.num_frames for p in priors], padding_side, max_length)
+        ph_frames = [frame_counts[k] for k in vis_media]  # frames behind each visual placeholder, in order
+        out = self._expand_and_pad(samples, ph_frames, [p.num_frames for p in priors], padding_side, max_length)
         if frames_all:
             out["pixel_values"] = preprocess_frames(frames_all, self.preprocess)
             out["media_frame_counts"] = torch.tensor(frame_counts, dtype=torch.long)
+            out["visual_media_index"] = torch.tensor(vis_media, dtype=torch.long)
             q = self._qformer(vis_prompts)
             out["qformer_input_ids"], out["qformer_attention_mask"] = q["input_ids"], q["attention_mask"]
         if priors:
@@ -220,11 +255,12 @@ class EmoLlamaProcessor:
         )
 
     def _expand_and_pad(
-        self, samples: list[_Sample], frame_counts: list[int], face_frames: list[int], side: str, max_length: int | None
+        self, samples: list[_Sample], vis_frames: list[int], face_frames: list[int], side: str, max_length: int | None
     ) -> dict[str, torch.Tensor]:
+        """Each placeholder -> `tokens` copies (``vis_frames``: frames behind each visual placeholder, in order)."""
         cfg = self.config
         vis_ids = {cfg.image_token_id, cfg.video_token_id}
-        vis_iter, face_iter = iter(frame_counts), iter(face_frames)
+        vis_iter, face_iter = iter(vis_frames), iter(face_frames)
         rows_ids, rows_lab = [], []
         for s in samples:
             ids, lab = [], []

@@ -1,6 +1,8 @@
 """Every visual/face token count in one place. The processor, the model and the docs all call these.
 
-SPEC §2.6: a frame gives 1 context token + C content tokens, where C depends on `compress_type`.
+SPEC §2.6: a frame gives 1 context token + C content tokens, where C depends on `compress_type`. Counts are per
+placeholder: a media item that a later user turn gets again (`config.visual_tokens_per_turn`, SPEC §2.8) is one more
+placeholder of the same `num_visual_tokens`, and the model produces one set of rows per placeholder.
 """
 
 from __future__ import annotations

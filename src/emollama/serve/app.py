@@ -18,14 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from emollama import __version__
 from emollama.analyze.media import MediaError, media_kind
 from emollama.api import MediaLimitError
 from emollama.serve import media as media_io
-from emollama.serve.limits import Admission, BodySizeLimit, LimitError, ServeSettings, error_body
+from emollama.serve.limits import Admission, BodySizeLimit, LimitError, ServeSettings, error_body, loads_bounded
 from emollama.serve.media import Media
 from emollama.serve.schemas import AnalyzeRequest, ChatRequest, chunks, completion, install_openapi, readable
 
@@ -38,14 +37,14 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", code:
     return JSONResponse(error_body(message, kind, code), status_code=status, headers=headers)
 
 
-async def _read(request: Request) -> tuple[dict[str, Any], Media | None]:
-    """JSON body, or multipart with a `request` JSON field (chat) and an optional `file` upload."""
+async def _read(request: Request, max_depth: int) -> tuple[dict[str, Any], Media | None]:
+    """JSON body, or multipart with a `request` JSON field (chat) and an optional `file` upload.
+
+    Size (middleware) and nesting depth are checked before any JSON is parsed.
+    """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            data = json.loads(await request.body())
-        except ValueError:
-            raise LimitError(400, "the request body is not valid JSON", code="invalid_json") from None
+        data = loads_bounded(await request.body(), max_depth)
         if not isinstance(data, dict):
             raise LimitError(422, "invalid request: the JSON body must be an object")
         return data, None
@@ -55,10 +54,9 @@ async def _read(request: Request) -> tuple[dict[str, Any], Media | None]:
         except HTTPException as err:  # malformed multipart
             raise LimitError(400, f"malformed multipart body: {err.detail}") from None
         upload, text = form.get("file"), form.get("request")
-        try:
-            data = json.loads(text) if isinstance(text, str) else {}
-        except ValueError:
-            raise LimitError(400, "the 'request' form field is not valid JSON", code="invalid_json") from None
+        data = loads_bounded(text, max_depth, "the 'request' form field") if isinstance(text, str) else {}
+        if not isinstance(data, dict):
+            raise LimitError(422, "invalid request: the 'request' form field must be a JSON object")
         if upload is None or isinstance(upload, str):
             return data, None
         blob = await upload.read()
@@ -94,7 +92,7 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
 
     app = FastAPI(title="emollama", version=__version__, lifespan=lifespan,
                   description=f"Facial expression analysis; serving `{model_id}`. OpenAI-compatible chat.")
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, idle_s=settings.body_timeout_s)
     app.state.admission, app.state.settings = admission, settings
 
     @app.exception_handler(LimitError)
@@ -120,10 +118,10 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
         if not settings.api_keys:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        ok = False
+        token, ok = token.strip(), False
         for key in settings.api_keys:  # constant time per key, and every key is compared
-            ok |= hmac.compare_digest(token.strip().encode(), key.encode())
-        if scheme.lower() != "bearer" or not ok:
+            ok |= hmac.compare_digest(token.encode(), key.encode())
+        if scheme.lower() != "bearer" or not token or not ok:  # keys are never empty (ServeSettings); belt and braces
             raise LimitError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                              "authentication_error", "invalid_api_key", {"WWW-Authenticate": "Bearer"})
 
@@ -146,7 +144,7 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
     @v1.post("/chat/completions", summary="OpenAI-compatible chat about the image/video in the messages")
     async def chat(request: Request):
         admission.check()
-        data, upload = await _read(request)
+        data, upload = await _read(request, settings.max_json_depth)
         try:
             req = ChatRequest.model_validate(data)
         except ValidationError as err:
@@ -155,15 +153,18 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
             raise LimitError(404, f"model {req.model!r} is not served here; available: [{model_id!r}]",
                              code="model_not_found")
         ci = media_io.parse_chat(req)
-        media = upload or (await run_in_threadpool(media_io.load, ci.media_url, ci.media_kind, settings)
-                           if ci.media_url else None)
-        if media is None:
+        if upload is None and not ci.media_url:
             raise LimitError(400, "no image or video: add an image_url / video_url part (data: URL) or upload a file",
                              code="missing_media")
         max_new = req.max_completion_tokens or req.max_tokens
         kw = {"max_new_tokens": max_new} if is_mllm else {}
-        preds = await run(lambda p: p.predict(**{media.kind: media.data}, question=ci.question or None,
-                                              faces=req.faces, history=ci.history, **kw))
+
+        def job(p):  # fetching/decoding the URL is part of the admitted work: it holds a slot like a prediction
+            m = upload or media_io.load(ci.media_url, ci.media_kind, settings)
+            return m, p.predict(**{m.kind: m.data}, question=ci.question or None, faces=req.faces,
+                                history=ci.history, **kw)
+
+        media, preds = await run(job)
         text, faces = _answer(preds, media.kind), [p.to_dict() for p in preds]
         if not req.stream:
             return completion(model_id, text, faces, (0, len(text.split())))
@@ -174,9 +175,9 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
     @v1.post("/analyze", summary="Per-face records, the same schema as `emollama analyze` (docs/analyze.schema.json)")
     async def analyze(request: Request) -> dict[str, Any]:
         admission.check()
-        data, upload = await _read(request)
-        media = upload
-        if media is None:
+        data, upload = await _read(request, settings.max_json_depth)
+        url = kind = None
+        if upload is None:
             try:
                 req = AnalyzeRequest.model_validate(data)
             except ValidationError as err:
@@ -184,8 +185,12 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
             url, kind = (req.image_url, "image") if req.image_url else (req.video_url, "video")
             if not url:
                 raise LimitError(422, "invalid request: send a multipart 'file', or JSON with image_url or video_url")
-            media = await run_in_threadpool(media_io.load, url, kind, settings)
-        records = await run(lambda p: p.analyze(**{media.kind: media.data}, source=media.source))
+
+        def job(p):  # as in chat: a URL download runs inside the admitted slot
+            m = upload or media_io.load(url, kind, settings)
+            return m, p.analyze(**{m.kind: m.data}, source=m.source)
+
+        media, records = await run(job)
         return {"object": "emollama.analysis", "model": getattr(predictor, "analyzer", predictor).name,
                 "media": media.kind, "records": records}
 

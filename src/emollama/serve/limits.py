@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import queue
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +24,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Everything `emollama serve` can configure (see `emollama serve --help` for units)."""
+    """Everything `emollama serve` can configure; the single source of its defaults (the CLI reads them from here).
+
+    Times are in seconds. ``header_timeout_s``: from connection (or a keep-alive request's first byte) to the end of
+    the request headers; ``keep_alive_s``: idle time between requests on one connection; ``body_timeout_s``: the
+    longest wait for the next piece of a request body (408 beyond).
+    """
 
     api_keys: tuple[str, ...] = ()
     max_body_mb: float = 25.0
+    max_json_depth: int = 64
     max_concurrency: int = 1
     queue: int = 8
     timeout_s: float = 60.0
@@ -35,6 +42,19 @@ class ServeSettings:
     max_video_frames: int = 32
     allow_url_hosts: tuple[str, ...] = field(default_factory=tuple)
     url_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0
+    keep_alive_s: float = 5.0
+    body_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for i, key in enumerate(self.api_keys):
+            if not key.strip() or key != key.strip():
+                shown = "empty" if not key else "blank" if not key.strip() else "padded with whitespace"
+                raise ValueError(f"API key #{i + 1} is {shown}: an Authorization header cannot carry it, and an empty "
+                                 "key would let anyone in; pass a real secret with --api-key or $EMOLLAMA_API_KEY")
+        for name in ("timeout_s", "url_timeout_s", "header_timeout_s", "keep_alive_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
 
     @property
     def max_body_bytes(self) -> int:
@@ -54,23 +74,71 @@ def error_body(message: str, kind: str, code: str | None = None, param: str | No
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-class BodySizeLimit:
-    """ASGI middleware: 413 when Content-Length, or the bytes actually received, exceed ``max_bytes``."""
+# a string, or an unterminated one up to the end: every '"' starts a match, so the scan stays linear
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+
+def json_depth(text: str | bytes) -> int:
+    """Deepest ``[``/``{`` nesting in JSON text, brackets inside strings ignored; linear, and never recursive.
+
+    Malformed text gets a number too (json.loads rejects it afterwards); only valid JSON gets its exact depth.
+    """
+    import numpy as np  # lazily: only bodies with many brackets get here
+
+    if isinstance(text, bytes):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    deepest = level = 0
+    for start in range(0, len(brackets), 1 << 20):  # 1 MiB at a time: bounded memory for a 25 MB body
+        chunk = np.frombuffer(brackets[start:start + (1 << 20)], dtype=np.uint8)
+        steps = np.isin(chunk, (ord("["), ord("{"))).astype(np.int32) - np.isin(chunk, (ord("]"), ord("}")))
+        depth = np.cumsum(steps, dtype=np.int64) + level
+        deepest, level = max(deepest, int(depth.max())), int(depth[-1])
+    return deepest
+
+
+def loads_bounded(raw: str | bytes, max_depth: int, what: str = "the request body") -> Any:
+    """json.loads after a depth check, so no input can make the parser recurse; LimitError 400 on bad JSON."""
+    try:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass") if isinstance(raw, bytes) else raw
+        quick = text.count("[") + text.count("{") <= max_depth  # the usual case: no scan needed
+        depth = 0 if quick else json_depth(text)
+        if depth <= max_depth:
+            return json.loads(text)
+    except RecursionError:  # a backstop: the scan above should make this unreachable
+        depth = max_depth + 1
+    except ValueError:  # includes UnicodeDecodeError
+        raise LimitError(400, f"{what} is not valid JSON", code="invalid_json") from None
+    raise LimitError(400, f"{what} is nested too deeply: over {max_depth} levels of arrays/objects",
+                     code="json_too_deep")
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 when Content-Length, or the bytes actually received, exceed ``max_bytes``; 408 when the
+    next piece of an unfinished body takes longer than ``idle_s`` seconds to arrive (a slow-POST client)."""
+
+    def __init__(self, app, max_bytes: int, idle_s: float | None = None) -> None:
+        self.app, self.max_bytes, self.idle_s = app, max_bytes, idle_s
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._reject(send)
-        seen, started = 0, False
+            return await self._reject(send, 413)
+        seen, started, body_done = 0, False, False
 
         async def limited_receive():
-            nonlocal seen
-            msg = await receive()
+            nonlocal seen, body_done
+            if body_done or self.idle_s is None:  # after the body only http.disconnect is left: no deadline
+                msg = await receive()
+            else:
+                try:
+                    msg = await asyncio.wait_for(receive(), self.idle_s)
+                except asyncio.TimeoutError:  # not the builtin on Python 3.10
+                    raise _Stalled() from None
+            body_done = body_done or not msg.get("more_body", False)
             seen += len(msg.get("body", b""))
             if seen > self.max_bytes:  # chunked uploads have no Content-Length: count as they arrive
                 raise _TooLarge()
@@ -83,21 +151,29 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except (_TooLarge, _Stalled) as err:
             if not started:
-                await self._reject(send)
+                await self._reject(send, 413 if isinstance(err, _TooLarge) else 408)
 
-    async def _reject(self, send) -> None:
-        mb = self.max_bytes / 1024 / 1024
-        body = json.dumps(error_body(f"request body too large: the limit is {mb:g} MB (--max-body-mb)",
-                                     "invalid_request_error", "body_too_large")).encode()
-        await send({"type": "http.response.start", "status": 413,
+    async def _reject(self, send, status: int) -> None:
+        if status == 413:
+            mb = self.max_bytes / 1024 / 1024
+            message, code = f"request body too large: the limit is {mb:g} MB (--max-body-mb)", "body_too_large"
+        else:
+            message, code = (f"request body stalled: no data for {self.idle_s:g} s (--body-timeout-s)",
+                             "body_timeout")
+        body = json.dumps(error_body(message, "invalid_request_error", code)).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _Stalled(Exception):
     pass
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import logging
-import urllib.error
-import urllib.request
+import time
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from emollama.serve.limits import LimitError, ServeSettings
 from emollama.serve.schemas import ChatRequest
@@ -77,36 +77,67 @@ def decode_data_url(url: str) -> tuple[str, bytes]:
     return params[0], data
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # a redirect could leave the allow-list
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
-
-
-def fetch(url: str, settings: ServeSettings) -> tuple[str, bytes]:
-    """GET an http(s) URL whose host is allow-listed; (content type, bytes), capped at the body limit."""
-    parsed = urlparse(url)
+def _checked_url(url: str, settings: ServeSettings) -> tuple[str, str, int | None, str]:
+    """(scheme, host, port, path) of an allow-listed http(s) URL, parsed once; the connection uses exactly these."""
+    if any(c <= " " or c == "\x7f" for c in url):
+        raise LimitError(400, "invalid media URL: it contains whitespace or control characters", code="invalid_url")
+    parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https"):
         raise LimitError(400, f"unsupported URL scheme {parsed.scheme or '(none)'!r}: send a data: URL",
                          code="invalid_url")
     if not settings.allow_url_hosts:
         raise LimitError(400, "http(s) media URLs are disabled on this server: send a data: URL, or start it with "
                          "--allow-url-host HOST", code="url_disabled")
+    if "@" in parsed.netloc:  # user info is how a URL shows one host to a checker and another to a client
+        raise LimitError(400, "media URLs with user info ('user@host') are refused", code="invalid_url")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise LimitError(400, f"invalid port in the media URL host {parsed.netloc!r}", code="invalid_url") from None
     host = (parsed.hostname or "").lower()
     if host not in {h.lower() for h in settings.allow_url_hosts}:
         raise LimitError(403, f"host {host!r} is not in this server's --allow-url-host list", code="url_not_allowed")
-    opener = urllib.request.build_opener(_NoRedirect)
-    limit = settings.max_body_bytes
+    return parsed.scheme, host, port, (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+
+
+def fetch(url: str, settings: ServeSettings) -> tuple[str, bytes]:
+    """GET an http(s) URL whose host is allow-listed; (content type, bytes), capped at the body limit.
+
+    Redirects are not followed (they could leave the allow-list), and the whole download must finish within
+    ``settings.url_timeout_s`` seconds (a server trickling bytes cannot hold a slot).
+    """
+    scheme, host, port, path = _checked_url(url, settings)
+    conn_cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    limit, deadline = settings.max_body_bytes, time.monotonic() + settings.url_timeout_s
+    conn = conn_cls(host, port, timeout=settings.url_timeout_s)
     try:
-        with opener.open(urllib.request.Request(url, headers={"User-Agent": "emollama"}),
-                         timeout=settings.url_timeout_s) as resp:
-            data = resp.read(limit + 1)
-            ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    except (urllib.error.URLError, OSError, ValueError) as err:
+        conn.request("GET", path, headers={"User-Agent": "emollama", "Accept": "image/*, video/*"})
+        sock = conn.sock  # kept: http.client drops conn.sock for a Connection: close response
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise LimitError(400, f"could not fetch the media URL: HTTP {resp.status} {resp.reason}"
+                             + (" (redirects are not followed)" if 300 <= resp.status < 400 else ""),
+                             code="fetch_failed")
+        ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        chunks, size = [], 0
+        while size <= limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"download not finished within {settings.url_timeout_s:g} s")
+            sock.settimeout(left)  # no single read may outlast the whole-download deadline
+            chunk = resp.read1(min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (http.client.HTTPException, OSError, ValueError) as err:
         logger.info("fetching %s failed: %s", url, err)
         raise LimitError(400, f"could not fetch the media URL: {err}", code="fetch_failed") from None
-    if len(data) > limit:
+    finally:
+        conn.close()
+    if size > limit:
         raise LimitError(413, f"the media at the URL is larger than {settings.max_body_mb:g} MB", code="too_large")
-    return ctype, data
+    return ctype, b"".join(chunks)
 
 
 def load(url: str, kind: str, settings: ServeSettings) -> Media:

@@ -77,7 +77,9 @@ class DataArgs:
     root: str = "."  # media paths in records are relative to this
     priors: str = "none"  # PriorSource: 'none' | 'npz:DIR' | 'cache:DIR' (prior cache; DIR relative to root)
     face_token: bool = True  # insert <face> after the visual placeholder when a prior is available
-    face_crops: str = "media"  # crops for face_pixel_values: 'media' (the frames), 'prior' (prior.crops), 'none'
+    # crops for face_pixel_values: 'media' (cut from the frames at the prior's crop regions, the analyzer's rule),
+    # 'prior' (prior.crops, the cache's stored crops: same pixels), 'none'
+    face_crops: str = "media"
     agr: str = "prior"  # AGR sentence: 'prior' (age/gender from the face prior, as at inference) or 'none'
     on_missing: str = "error"  # missing media/prior: 'error' (stop, list them) or 'skip' (drop and count)
     frames: str | None = None  # video frame policy, e.g. 'uniform:8'; None = model config frame_sampling

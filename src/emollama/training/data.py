@@ -21,8 +21,8 @@ from torch.utils.data import Dataset
 
 from emollama.analyze.media import load_image, load_media
 from emollama.constants import FACE_TOKEN, IMAGE_TOKEN, VIDEO_TOKEN
-from emollama.instruct.agr import AGE_GROUPS, AGRAttributes
-from emollama.model.face_inputs import FacePrior
+from emollama.instruct.agr import AGRAttributes
+from emollama.model.face_inputs import FacePrior, agr_from_prior
 from emollama.training.priors import NullPriorSource, PriorSource
 
 logger = logging.getLogger(__name__)
@@ -76,25 +76,6 @@ def _check_minimal(rec: Any, where: str) -> None:
 def prior_key(rec: dict) -> str:
     """The face-prior cache key of a record: its `prior_key` field, else its id."""
     return str(rec.get("prior_key") or rec["id"])
-
-
-def agr_from_prior(prior: FacePrior) -> AGRAttributes | None:
-    """Age group and gender from the prior's probabilities, averaged over valid frames (a soft vote for videos).
-
-    Confidences are the averaged probabilities; `render_agr` drops attributes below its threshold. Race is left
-    out: the prior's race head has no agreed class names yet.
-    """
-    valid = np.ones(prior.num_frames, bool) if prior.valid is None else np.asarray(prior.valid, bool)
-    if not valid.any():
-        return None
-    age = np.asarray(prior.age_probs, np.float32)[valid].mean(0)
-    gender = np.asarray(prior.gender_probs, np.float32)[valid].mean(0)
-    kw = {}
-    if len(age) == len(AGE_GROUPS) and age.sum() > 0:
-        kw.update(age_group=AGE_GROUPS[int(age.argmax())], age_confidence=float(age.max()))
-    if len(gender) == 2 and gender.sum() > 0:  # [female, male], as emollama.faces.priors writes them
-        kw.update(gender=("female", "male")[int(gender.argmax())], gender_confidence=float(gender.max()))
-    return AGRAttributes(**kw) if kw else None
 
 
 def load_video_frames(path: Path, policy: str) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 from emollama.model.face_inputs import FacePrior
 from emollama.registry import Registry
 
-_OPTIONAL = ("race_probs", "embedding", "valid")
+_OPTIONAL = ("race_probs", "embedding", "valid", "crop_boxes")
 _REQUIRED = ("landmarks", "blendshapes", "pose", "age_probs", "gender_probs")
 
 

@@ -22,13 +22,14 @@ from emollama.model.face_inputs import FacePrior
 from emollama.training.priors import key_to_filename, save_prior_npz
 
 logger = logging.getLogger(__name__)
-GENERATOR = "emollama.training.synthetic_task@2"
+GENERATOR = "emollama.training.synthetic_task@3"  # 3: priors record their crop region (the whole drawing)
 TEMPLATE = ("What is the facial expression of the person in the {kind}? "
             "Choose one from the following options: {{{opts}}}.")
 DONE = "task.json"
 
 
-def _prior(label: str, landmarks: np.ndarray, face_cfg: EmoLlamaFaceConfig, rng: np.random.Generator) -> FacePrior:
+def _prior(label: str, landmarks: np.ndarray, face_cfg: EmoLlamaFaceConfig, rng: np.random.Generator,
+           size: int) -> FacePrior:
     t = landmarks.shape[0]
     cues = np.tile(synthetic_cues(label, face_cfg.num_blendshapes), (t, 1))
     cues = np.clip(cues + rng.normal(0, 0.1, cues.shape), 0, 1).astype(np.float32)  # noisy, like a real AU model
@@ -39,8 +40,10 @@ def _prior(label: str, landmarks: np.ndarray, face_cfg: EmoLlamaFaceConfig, rng:
     gender[:, int(rng.integers(face_cfg.num_genders))] = 0.85
     race = np.full((t, face_cfg.num_races), 1.0 / face_cfg.num_races, np.float32) if face_cfg.num_races else None
     emb = np.zeros((t, face_cfg.embedding_dim), np.float32) if face_cfg.embedding_dim else None
+    # landmarks are in [0, 1] of the whole drawing, so the crop region they are normalised to is the whole frame
+    boxes = np.tile(np.array([0.0, 0.0, size, size]), (t, 1))
     return FacePrior(landmarks=landmarks.astype(np.float32), blendshapes=cues, pose=np.zeros((t, 3), np.float32),
-                     age_probs=age, gender_probs=gender, race_probs=race, embedding=emb)
+                     age_probs=age, gender_probs=gender, race_probs=race, embedding=emb, crop_boxes=boxes)
 
 
 def _record(rid: str, rel: str, is_video: bool, label: str, split: str, seed: int) -> dict:
@@ -88,7 +91,7 @@ def generate_task(out: str | os.PathLike, face_cfg: EmoLlamaFaceConfig, *, n_tra
             else:
                 rel = f"images/{split}_{i:05d}.png"
                 drawn[0][0].save(out / rel)
-            prior = _prior(label, np.stack([lm for _, lm in drawn]), face_cfg, rng)
+            prior = _prior(label, np.stack([lm for _, lm in drawn]), face_cfg, rng, size)
             save_prior_npz(prior, out / "priors" / f"{key_to_filename(rid)}.npz")
             lines.append(_record(rid, rel, is_video, label, split, seed))
         name = "train.jsonl" if split == "train" else "eval.jsonl"

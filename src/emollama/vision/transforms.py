@@ -31,6 +31,18 @@ def expand_to_square(img: Image.Image, mean: tuple[float, float, float]) -> Imag
     return canvas
 
 
+def shortest_edge_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(new width, new height) of a shortest-edge resize to ``size``, with CLIPImageProcessor's arithmetic.
+
+    transformers' `get_resize_output_image_size(default_to_square=False)` sets the short side to ``size`` and the
+    long side to ``int(size * long / short)``: truncation, not rounding (640x480 at 224 -> 298x224, not 299x224).
+    Matching it keeps our tower inputs equal to LLaMA-VID's CLIP image processor.
+    """
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(size * long / short)
+    return (size, new_long) if width <= height else (new_long, size)
+
+
 def resize_crop(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool | None = None) -> np.ndarray:
     """Shortest-edge resize + centre crop (+ optional pad to square first). Returns (size, size, 3) uint8.
 
@@ -43,9 +55,7 @@ def resize_crop(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool | Non
     img = to_pil_rgb(frame)
     if pp.pad_to_square if pad is None else pad:
         img = expand_to_square(img, pp.mean)
-    w, h = img.size
-    scale = pp.size / min(w, h)
-    nw, nh = max(pp.size, round(w * scale)), max(pp.size, round(h * scale))
+    nw, nh = shortest_edge_size(*img.size, pp.size)
     img = img.resize((nw, nh), _RESAMPLE[pp.resample])
     left, top = (nw - pp.size) // 2, (nh - pp.size) // 2
     img = img.crop((left, top, left + pp.size, top + pp.size))

@@ -48,7 +48,8 @@ class VideoInfo:
     """Stream metadata. ``num_frames`` is estimated from duration x fps when ``frames_estimated``.
 
     ``width``/``height`` are the stored size; ``rotation`` (degrees counter-clockwise, from the display matrix) is
-    applied to returned frames when the reader's ``apply_rotation`` is on.
+    applied to returned frames when the reader's ``apply_rotation`` is on. ``data_frames``: frames whose data the
+    file really holds when its container index lists more (a cut copy of a file with its index first), else None.
     """
 
     path: str
@@ -60,6 +61,25 @@ class VideoInfo:
     height: int
     rotation: int
     codec: str
+    data_frames: int | None = None
+
+
+@dataclass
+class ReadReport:
+    """What the last pass over the stream decoded: ``returned`` frames for the ``expected`` sampled ones (``missing``
+    never reached), the times of the first and last frame decoded, and the decoding ``error`` that ended the pass
+    early ("" when none)."""
+
+    expected: int
+    returned: int = 0
+    missing: int = 0
+    first_time_s: float | None = None
+    last_time_s: float | None = None
+    error: str = ""
+
+    @property
+    def ended_early(self) -> bool:
+        return self.missing > 0
 
 
 def _av():
@@ -86,6 +106,7 @@ class VideoReader:
         if os.path.getsize(self.path) == 0:
             raise VideoError(f"video file {self.path!r} is empty (0 bytes)")
         self._keyframes: list[int] | None = None
+        self.last_read: ReadReport | None = None  # set by each pass over the frames (iter_frames / read_frames)
         self.info = self._probe()
 
     # -- opening and metadata ------------------------------------------------------------------------------------
@@ -93,6 +114,8 @@ class VideoReader:
         av = _av()
         try:
             container = av.open(self.path, metadata_errors="ignore")
+        except FileNotFoundError:  # gone since the reader was made: the caller reports a missing file, not a bad one
+            raise
         except (av.error.FFmpegError, UnicodeDecodeError) as e:
             raise VideoError(f"cannot open video {self.path!r} (corrupt, truncated or unsupported format): {e}") from e
         if not container.streams.video:
@@ -135,8 +158,12 @@ class VideoReader:
                 height=stream.codec_context.height,
                 rotation=int(first.rotation or 0),
                 codec=stream.codec_context.name,
+                data_frames=self._data_frames(stream),
             )
             self._keyframes = self._index_keyframes(stream)
+        if info.data_frames is not None:
+            logger.warning("%s: the file holds only %d of the %d frames its index lists (truncated?)", self.path,
+                           info.data_frames, info.num_frames)
         logger.debug("probed %s: %s", self.path, info)
         return info
 
@@ -164,6 +191,15 @@ class VideoReader:
         if self._start is None:
             self._start = first.pts or 0
         return first
+
+    def _data_frames(self, stream) -> int | None:
+        """Frames of the container index whose bytes lie inside the file, when fewer than the index lists: an
+        index-first (faststart) file cut short still opens and decodes its first part as if it were whole."""
+        entries = stream.index_entries
+        size = os.path.getsize(self.path)
+        if not entries or max(e.pos + e.size for e in entries) <= size:
+            return None
+        return sum(1 for e in entries if e.pos + e.size <= size)
 
     def _index_keyframes(self, stream) -> list[int] | None:
         """Frame indices of keyframes from the container index (timestamps there are dts: offset by the first)."""
@@ -231,7 +267,11 @@ class VideoReader:
             back = max(2 * back, SEEK_OVERHEAD_FRAMES, 1)
 
     def _decode_indices(self, targets: list[int]) -> Iterator[tuple[int, object]]:
-        """Yield (target index, av frame) for each target: the first frame whose index is >= the target."""
+        """Yield (target index, av frame) for each target: the first frame whose index is >= the target.
+
+        A decoding error after the first yielded frame ends the pass like the end of the stream (what was decoded
+        stays usable); `last_read` says how far it got and why it stopped."""
+        report = self.last_read = ReadReport(expected=len(targets))
         if not targets:
             return
         av = _av()
@@ -258,16 +298,23 @@ class VideoReader:
                     if frame is None:
                         break
                     pos = self._index_of(frame.pts) if self._pts_ok else pos + 1
+                    report.last_time_s = self._time_of(frame, pos)
+                    if report.first_time_s is None:
+                        report.first_time_s = report.last_time_s
                     if pos >= targets[k]:
+                        report.returned += 1
                         yield targets[k], frame
                         k = bisect.bisect_right(targets, pos, lo=k)  # one frame serves every target it reaches
             except av.error.FFmpegError as e:
-                raise VideoError(f"error decoding {self.path!r} near frame {pos + 1}: {e}") from e
+                if not report.returned:
+                    raise VideoError(f"error decoding {self.path!r} near frame {pos + 1}: {e}") from e
+                report.error = f"decoding failed near frame {pos + 1}: {e}"
+        report.missing = len(targets) - k
         if k < len(targets):
             logger.warning(
-                "%s: stream ended at frame %d; %d sampled frame(s) from %d on are missing%s",
+                "%s: %s; %d sampled frame(s) from %d on are missing%s",
                 self.path,
-                pos,
+                report.error or f"stream ended at frame {pos}",
                 len(targets) - k,
                 targets[k],
                 " (frame count was estimated)" if self.info.frames_estimated else " (truncated?)",

@@ -9,6 +9,7 @@ from emollama.data.benchmarks import (  # noqa: F401  (imported for registration
     affectnet,
     affectnet_kaggle,
     dfew,
+    fer2013,
     ferplus,
     ferv39k,
     generic,

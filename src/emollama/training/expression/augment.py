@@ -1,0 +1,110 @@
+"""Batch augmentation on (B, 1, S, S) float tensors in [0, 1], driven by one seeded `torch.Generator`.
+
+Each transform models a way real faces differ from FER2013's: head pose and framing (flip, rotation, scale,
+shift), lighting (brightness, contrast, gamma), camera quality (blur, low resolution, noise) and occlusion
+(random erasing). Colour jitter has no meaning here: the network's input is grey by design (see
+`emollama.faces.expression_net`), so colour casts never reach it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5  # probability
+    rotate_deg: float = 15.0  # uniform in +-rotate_deg
+    scale: tuple[float, float] = (0.85, 1.15)  # zoom factor (>1 = closer)
+    shift: float = 0.1  # fraction of the side, uniform in +-shift on each axis
+    brightness: float = 0.2  # additive, in +-brightness
+    contrast: tuple[float, float] = (0.7, 1.3)
+    gamma: tuple[float, float] = (0.7, 1.4)
+    blur: float = 0.2  # probability of a Gaussian blur, sigma 0.5-1.2 px
+    lowres: float = 0.2  # probability of down- then up-sampling to 50-80 % of the side
+    noise: float = 0.2  # probability of Gaussian noise, sigma up to 0.03
+    erase: float = 0.25  # probability of erasing one rectangle of 5-25 % of the area
+
+
+def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
+    return torch.rand(n, generator=g) * (hi - lo) + lo
+
+
+def _mask(g: torch.Generator, n: int, p: float) -> torch.Tensor:
+    return torch.rand(n, generator=g) < p
+
+
+def geometric(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """Flip + rotation + scale + shift in one resampling (zero padding, like the analyzer's crop)."""
+    n = x.shape[0]
+    ang = _u(g, n, -cfg.rotate_deg, cfg.rotate_deg) * (math.pi / 180.0)
+    s = 1.0 / _u(g, n, *cfg.scale)  # affine_grid maps output to input coordinates
+    flip = torch.where(_mask(g, n, cfg.flip), -1.0, 1.0)
+    cos, sin = torch.cos(ang) * s, torch.sin(ang) * s
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * flip, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
+    theta[:, :, 2] = _u(g, 2 * n, -2 * cfg.shift, 2 * cfg.shift).view(n, 2)  # [-1, 1] spans the side
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def photometric(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """Brightness, contrast and gamma per image, clipped to [0, 1]."""
+    n = x.shape[0]
+    b = _u(g, n, -cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
+    c = _u(g, n, *cfg.contrast).view(n, 1, 1, 1)
+    gm = _u(g, n, *cfg.gamma).view(n, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - mean) * c + mean + b).clamp(0.0, 1.0)
+    return x.clamp_min(1e-6).pow(gm)
+
+
+def degrade(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """Blur, low resolution and noise on random subsets of the batch."""
+    n, _, h, w = x.shape
+    m = _mask(g, n, cfg.blur)
+    if m.any():
+        sigma = float(_u(g, 1, 0.5, 1.2))
+        k = torch.arange(-2, 3, dtype=torch.float32)
+        k = torch.exp(-(k**2) / (2 * sigma**2))
+        k = (k / k.sum()).view(1, 1, 1, 5)
+        y = F.conv2d(F.pad(x[m], (2, 2, 0, 0), mode="replicate"), k)
+        x[m] = F.conv2d(F.pad(y, (0, 0, 2, 2), mode="replicate"), k.transpose(2, 3))
+    m = _mask(g, n, cfg.lowres)
+    if m.any():
+        side = max(8, int(h * float(_u(g, 1, 0.5, 0.8))))
+        small = F.interpolate(x[m], size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+        x[m] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    m = _mask(g, n, cfg.noise)
+    if m.any():
+        sig = _u(g, int(m.sum()), 0.0, 0.03).view(-1, 1, 1, 1)
+        x[m] = (x[m] + torch.randn(x[m].shape, generator=g) * sig).clamp(0.0, 1.0)
+    return x
+
+
+def erase(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """Random erasing: one rectangle per chosen image filled with uniform noise."""
+    n, _, h, w = x.shape
+    for i in torch.nonzero(_mask(g, n, cfg.erase)).flatten().tolist():
+        area = float(_u(g, 1, 0.05, 0.25)) * h * w
+        ratio = math.exp(float(_u(g, 1, math.log(0.5), math.log(2.0))))
+        eh = min(h, max(1, int(round(math.sqrt(area * ratio)))))
+        ew = min(w, max(1, int(round(math.sqrt(area / ratio)))))
+        y0 = int(torch.randint(0, h - eh + 1, (1,), generator=g))
+        x0 = int(torch.randint(0, w - ew + 1, (1,), generator=g))
+        x[i, :, y0 : y0 + eh, x0 : x0 + ew] = torch.rand((1, eh, ew), generator=g)
+    return x
+
+
+def augment(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig | None = None) -> torch.Tensor:
+    """(B, 1, S, S) in [0, 1] -> augmented copy, same shape; deterministic given ``g``'s state."""
+    cfg = cfg or AugmentConfig()
+    x = geometric(x, g, cfg)
+    x = photometric(x, g, cfg)
+    x = degrade(x, g, cfg)
+    return erase(x, g, cfg)

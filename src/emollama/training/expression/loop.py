@@ -1,0 +1,171 @@
+"""Seeded, resumable training of the expression network on cached crops, then calibration and export.
+
+Resume rule: a checkpoint is written atomically after every epoch, and each epoch draws its order, its
+augmentation and its dropout from generators seeded by (seed, epoch). So a run killed at any point and resumed
+with the same command ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from emollama.faces._expression_torch import ExpressionNet, load_network, save_network, to_tensor
+from emollama.faces.expression_net import ExpressionNetConfig
+from emollama.training.expression.augment import AugmentConfig, augment
+from emollama.training.expression.calibrate import accuracy_report, ece, fit_temperature, softmax
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopConfig:
+    """Optimisation settings. Units: epochs over the training crops, learning rate per step."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.1  # peak of the one-cycle schedule (SGD, Nesterov momentum 0.9)
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    class_weight_power: float = 0.3  # loss weight of class k = (1 / frequency_k) ** power, mean 1: helps disgust
+    seed: int = 0
+    threads: int = 2
+    net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def predict_logits(net: ExpressionNet, crops: np.ndarray, batch: int = 512, tta: bool = True) -> np.ndarray:
+    """(N, S, S) uint8 -> (N, K) float32 logits, eval mode; ``tta``: the network's inference path (flip TTA as
+    configured), else one plain forward pass."""
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x = to_tensor(crops[i : i + batch])
+            out.append((net.predict(x) if tta else net(x)).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(net.cfg.labels)), np.float32)
+
+
+def _eval(net: ExpressionNet, crops: np.ndarray, labels: np.ndarray) -> dict:
+    pred = predict_logits(net, crops, tta=False).argmax(axis=1)  # epoch selection: one plain pass
+    r = accuracy_report(pred, labels, len(net.cfg.labels))
+    return {"war": round(r["war"], 4), "uar": round(r["uar"], 4)}
+
+
+def _class_weights(labels: np.ndarray, k: int, power: float) -> torch.Tensor:
+    freq = np.bincount(labels, minlength=k).astype(np.float64) / len(labels)
+    w = (1.0 / np.clip(freq, 1e-6, None)) ** power
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _truncate_metrics(path: Path, start_epoch: int) -> None:
+    """Drop metric lines of epochs >= start_epoch (written before a kill), so a resume leaves no duplicates."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("epoch", -1) < start_epoch]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+               test: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = True) -> ExpressionNet:
+    """Train on ``fit`` = ((N, S, S) uint8 crops, (N,) labels); select the epoch with the best ``val`` WAR.
+
+    ``test`` is only evaluated and logged (never used to choose anything). Returns the selected network.
+    """
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt, best_path, metrics = out / "checkpoint.pt", out / "best.pt", out / "metrics.jsonl"
+    torch.manual_seed(cfg.seed)
+    net = ExpressionNet(cfg.net).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    steps = (len(fit[0]) + cfg.batch_size - 1) // cfg.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
+    start, best = 0, -1.0
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, best = int(state["epoch"]) + 1, float(state["best"])
+        log.info("resuming after epoch %d (best val WAR %.4f)", start - 1, best)
+    _truncate_metrics(metrics, start)
+    weights = _class_weights(fit[1], len(cfg.net.labels), cfg.class_weight_power)
+    x_all, y_all = torch.from_numpy(fit[0]), torch.from_numpy(fit[1])
+    for epoch in range(start, cfg.epochs):
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout
+        order = torch.randperm(len(y_all), generator=g)
+        net.train()
+        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not progress,
+                   leave=False)
+        for s in bar:
+            idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            x = augment(x_all[idx].float().div_(255.0).unsqueeze(1), g, cfg.augment)
+            logits = net(x.contiguous(memory_format=torch.channels_last))
+            loss = F.cross_entropy(logits, y_all[idx], weight=weights, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
+        bar.close()
+        dt = time.perf_counter() - t0
+        row = {"epoch": epoch, "loss": round(loss_sum / seen, 4), "lr": sched.get_last_lr()[0],
+               "seconds": round(dt, 1), "samples_per_s": round(seen / dt, 1), "val": _eval(net, *val)}
+        if test is not None:
+            row["publictest"] = _eval(net, *test)
+        if row["val"]["war"] > best:
+            best = row["val"]["war"]
+            _atomic_save({"model": net.state_dict(), "epoch": epoch}, best_path)
+        row["best_val_war"] = best
+        with metrics.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        log.info("epoch %d: %s", epoch + 1, row)
+        _atomic_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                      "epoch": epoch, "best": best}, ckpt)
+    selected = ExpressionNet(cfg.net)
+    selected.load_state_dict(torch.load(best_path, weights_only=True)["model"])
+    return selected.eval()
+
+
+def calibrate_and_export(net: ExpressionNet, path: Path, val: tuple[np.ndarray, np.ndarray],
+                         reports: dict[str, tuple[np.ndarray, np.ndarray]], metadata: dict[str, str]) -> dict:
+    """Fit the temperature on ``val``, write fp16 weights to ``path``, then measure the file itself.
+
+    Metrics (WAR, UAR, per-class recall, NLL-free ECE before/after scaling) come from the exported fp16 weights
+    reloaded from disk, i.e. exactly what ships. Returns {split: metrics} plus the temperature.
+    """
+    temperature = fit_temperature(predict_logits(net, val[0]), val[1])
+    save_network(net, path, {**metadata, "temperature": f"{temperature:.6f}"})
+    shipped, _, _ = load_network(path)
+    result: dict = {"temperature": round(temperature, 4)}
+    for name, (crops, labels) in {"val": val, **reports}.items():
+        logits = predict_logits(shipped, crops)
+        r = accuracy_report(logits.argmax(axis=1), labels, len(net.cfg.labels))
+        result[name] = {**{k: (round(v, 4) if isinstance(v, float) else [round(x, 4) for x in v])
+                           for k, v in r.items()},
+                        "ece_raw": round(ece(softmax(logits), labels), 4),
+                        "ece": round(ece(softmax(logits, temperature), labels), 4), "n": int(len(labels))}
+    return result
+
+
+def config_dict(cfg: LoopConfig) -> dict:
+    return asdict(cfg)

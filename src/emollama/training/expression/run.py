@@ -1,0 +1,107 @@
+"""The whole `emollama train-expression` recipe: data -> crops -> training -> calibration -> weights + summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emollama.training.expression.loop import LoopConfig, calibrate_and_export, config_dict, train_loop
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "emonet_fer2013.safetensors"
+
+
+@dataclass
+class ExpressionRecipe:
+    """Where the data is, where the run goes, and how to train. Defaults are the shipped recipe."""
+
+    root: Path  # FER2013: image folders, fer2013.csv, or the folder with the .tar.gz
+    out: Path = Path("runs/expression_fer2013")
+    val_fraction: float = 0.1  # of train, stratified: selects the epoch and fits the temperature
+    workers: int = 2  # processes for the cropping pass
+    export: Path | None = None  # also copy the weights here (e.g. the package's resources/expression/)
+    command: str = ""  # recorded in the weights' metadata and the summary
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+
+def split_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit indices, val indices): a stratified, seeded split of ``labels`` (N,)."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for k in np.unique(labels):
+        idx = np.flatnonzero(labels == k)
+        rng.shuffle(idx)
+        val.extend(idx[: int(round(len(idx) * fraction))].tolist())
+    val_idx = np.array(sorted(val), dtype=np.int64)
+    fit_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    return fit_idx, val_idx
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
+    """Run (or resume) the recipe; returns the summary also written to ``out/summary.json``."""
+    from emollama.data.benchmarks import get_benchmark
+    from emollama.training.expression.crops import build_crops
+
+    t0 = time.perf_counter()
+    bench = get_benchmark("fer2013")
+    train = bench.load(r.root, "train").samples
+    test = bench.load(r.root, "publictest").samples
+    if not train:
+        raise ValueError(f"FER2013 at {r.root} has no train images; see docs/expression_model.md")
+    crops_train = build_crops(train, r.out / "crops" / "train", workers=r.workers, progress=progress)
+    crops_test = build_crops(test, r.out / "crops" / "publictest", workers=r.workers, progress=progress) \
+        if test else None
+    fit_idx, val_idx = split_val(crops_train.labels, r.val_fraction, r.loop.seed)
+    fit = (crops_train.crops[fit_idx], crops_train.labels[fit_idx])
+    val = (crops_train.crops[val_idx], crops_train.labels[val_idx])
+    test_xy = (crops_test.crops, crops_test.labels) if crops_test is not None else None
+    t_crops = time.perf_counter() - t0
+    net = train_loop(r.loop, r.out, fit, val, test_xy, progress=progress)
+    sha = git_sha()
+    meta = {"data": "FER2013 train (Kaggle image-folder release), "
+                    f"{len(fit_idx)} fit / {len(val_idx)} held-out val images",
+            "licence": "trained on FER2013 (ICML 2013 challenge; research use, image copyright with owners)",
+            "command": r.command, "git_sha": sha, "seed": str(r.loop.seed)}
+    weights = r.out / WEIGHTS_NAME
+    reports = {"publictest": test_xy} if test_xy is not None else {}
+    metrics = calibrate_and_export(net, weights, val, reports, meta)
+    if r.export is not None:
+        r.export.parent.mkdir(parents=True, exist_ok=True)
+        r.export.write_bytes(weights.read_bytes())
+    summary = {"metrics": metrics, "weights": str(weights), "export": str(r.export) if r.export else None,
+               "git_sha": sha, "command": r.command, "config": config_dict(r.loop), "val_fraction": r.val_fraction,
+               "crop_sources": {"train": _counts(crops_train.sources),
+                                "publictest": _counts(crops_test.sources) if crops_test is not None else {}},
+               "seconds": {"crops_this_call": round(t_crops, 1), "this_call": round(time.perf_counter() - t0, 1),
+                           "training_all_epochs": round(_epoch_seconds(r.out / "metrics.jsonl"), 1)},
+               "machine": {"cpu": platform.processor() or platform.machine(), "threads": r.loop.threads}}
+    (r.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def _epoch_seconds(metrics: Path) -> float:
+    """Training seconds summed over every epoch's line (so a resumed run reports the whole run's time)."""
+    if not metrics.is_file():
+        return 0.0
+    return sum(json.loads(x).get("seconds", 0.0) for x in metrics.read_text().splitlines() if x.strip())
+
+
+def _counts(sources: np.ndarray) -> dict[str, int]:
+    u, c = np.unique(sources, return_counts=True)
+    return {str(k): int(v) for k, v in zip(u, c, strict=True)}

@@ -1,0 +1,111 @@
+"""Expression-model training: augmentation, calibration, seeded resume, and the recipe on real FER2013 images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emollama.faces.expression_net import ExpressionNetConfig
+from emollama.training.expression import loop as L
+from emollama.training.expression.augment import AugmentConfig, augment
+from emollama.training.expression.calibrate import accuracy_report, ece, fit_temperature, softmax
+from emollama.training.expression.run import split_val
+
+TINY = ExpressionNetConfig(widths=(4, 8), blocks=(1, 1), size=16)
+# flips and lighting only: the tiny task's signal (which rows are bright) must survive augmentation
+GENTLE = AugmentConfig(rotate_deg=0, scale=(1, 1), shift=0, blur=0, lowres=0, erase=0)
+
+
+def _data(n=224, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 7
+    x = rng.integers(0, 60, (n, 16, 16)).astype(np.uint8)
+    for i, k in enumerate(y):  # a learnable signal: a bright bar whose row encodes the class
+        x[i, 2 * k : 2 * k + 2, :] = 220
+    return x, y.astype(np.int64)
+
+
+def test_augment_is_deterministic_and_keeps_range():
+    x = torch.rand(8, 1, 16, 16)
+    a = augment(x.clone(), torch.Generator().manual_seed(3))
+    b = augment(x.clone(), torch.Generator().manual_seed(3))
+    c = augment(x.clone(), torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == x.shape and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def test_identity_augment_is_identity():
+    none = AugmentConfig(flip=0, rotate_deg=0, scale=(1, 1), shift=0, brightness=0, contrast=(1, 1), gamma=(1, 1),
+                         blur=0, lowres=0, noise=0, erase=0)
+    x = torch.rand(4, 1, 16, 16)
+    torch.testing.assert_close(augment(x.clone(), torch.Generator().manual_seed(0), none), x, atol=1e-5, rtol=0)
+
+
+def test_temperature_scaling_recovers_the_true_temperature():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, (20000, 7))
+    p = softmax(z, 2.0)
+    y = (rng.random((len(p), 1)) > np.cumsum(p, axis=1)).sum(axis=1)  # one draw from each row's distribution
+    t = fit_temperature(z, y)
+    assert abs(t - 2.0) < 0.1
+    assert ece(softmax(z, t), y) < ece(softmax(z), y)
+
+
+def test_ece_and_report_by_hand():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    y = np.array([0, 1, 1, 0])
+    # bins: 0.6 (correct), 0.7 (correct), 0.8 (wrong), 0.9 (correct) -> |1-.6|+|1-.7|+|0-.8|+|1-.9| over 4
+    assert ece(probs, y, bins=10) == pytest.approx((0.4 + 0.3 + 0.8 + 0.1) / 4)
+    r = accuracy_report(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
+    assert r["war"] == 0.75 and r["uar"] == pytest.approx((1.0 + 2 / 3) / 2)
+
+
+def test_split_is_stratified_and_disjoint():
+    y = np.repeat(np.arange(7), [100, 10, 50, 200, 80, 60, 40])
+    fit, val = split_val(y, 0.1, 0)
+    assert len(np.intersect1d(fit, val)) == 0 and len(fit) + len(val) == len(y)
+    assert np.bincount(y[val]).tolist() == [10, 1, 5, 20, 8, 6, 4]
+
+
+def test_training_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    x, y = _data()
+    cfg = L.LoopConfig(epochs=3, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    ref = L.train_loop(cfg, tmp_path / "ref", (x, y), (x, y), progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and rows[-1]["val"]["war"] > 0.5  # chance is 1/7
+
+    calls = {"n": 0}
+    real = L.augment
+
+    def dying(*a, **k):  # "kill -9" in the middle of the second epoch
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(L, "augment", dying)
+    with pytest.raises(KeyboardInterrupt):
+        L.train_loop(cfg, tmp_path / "cut", (x, y), (x, y), progress=False)
+    monkeypatch.setattr(L, "augment", real)
+    resumed = L.train_loop(cfg, tmp_path / "cut", (x, y), (x, y), progress=False)
+    for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    cut = [json.loads(r)["epoch"] for r in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert cut == [0, 1, 2]  # no duplicated epoch lines after the resume
+
+
+def test_export_measures_the_shipped_fp16_file(tmp_path):
+    from emollama.faces.expression_net import LearnedExpression
+
+    x, y = _data()
+    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.05, threads=1, net=TINY, augment=GENTLE)
+    net = L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
+    m = L.calibrate_and_export(net, tmp_path / "w.safetensors", (x, y), {"test": (x, y)}, {"command": "test"})
+    shipped = LearnedExpression(tmp_path / "w.safetensors")
+    p = shipped.predict_batch(x)
+    assert shipped.temperature == pytest.approx(m["temperature"], rel=1e-4) and shipped.metadata["command"] == "test"
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert (p.argmax(axis=1) == y).mean() == pytest.approx(m["test"]["war"], abs=1e-4)
