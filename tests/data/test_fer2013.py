@@ -98,3 +98,12 @@ def test_real_fer2013_counts(fer2013_root):
     counts = dict(zip(*np.unique([s.label for s in public.samples], return_counts=True), strict=True))
     assert counts == {"anger": 467, "disgust": 56, "fear": 496, "happiness": 895, "neutral": 607,
                       "sadness": 653, "surprise": 415}
+
+
+def test_a_file_that_is_not_an_archive_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOLLAMA_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "fer2013.tar.gz"
+    bad.write_bytes(b"not a tar")
+    with pytest.raises(DatasetLayoutError, match="not a readable .tar.gz"):
+        get_benchmark("fer2013").load(tmp_path, "train")
+    assert not any((tmp_path / "cache" / "datasets").glob("*.tmp*"))  # nothing half-unpacked is left behind

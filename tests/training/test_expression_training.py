@@ -80,21 +80,33 @@ def test_training_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path, 
     calls = {"n": 0}
     real = L.augment
 
-    def dying(*a, **k):  # "kill -9" in the middle of the second epoch
+    steps = -(-len(y) // cfg.batch_size)
+
+    def dying(*a, **k):  # "kill -9" in the middle of the second epoch, after the first checkpoint
         calls["n"] += 1
-        if calls["n"] == 9:
+        if calls["n"] == steps + steps // 2:
             raise KeyboardInterrupt
         return real(*a, **k)
 
     monkeypatch.setattr(L, "augment", dying)
     with pytest.raises(KeyboardInterrupt):
         L.train_loop(cfg, tmp_path / "cut", (x, y), (x, y), progress=False)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["epoch"] == 0  # resumes from a file
     monkeypatch.setattr(L, "augment", real)
     resumed = L.train_loop(cfg, tmp_path / "cut", (x, y), (x, y), progress=False)
     for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     cut = [json.loads(r)["epoch"] for r in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert cut == [0, 1, 2]  # no duplicated epoch lines after the resume
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    x, y = _data(n=32)
+    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
+    other = L.LoopConfig(epochs=1, batch_size=8, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    with pytest.raises(ValueError, match="batch_size"):
+        L.train_loop(other, tmp_path, (x, y), (x, y), progress=False)
 
 
 def test_export_measures_the_shipped_fp16_file(tmp_path):
@@ -109,3 +121,24 @@ def test_export_measures_the_shipped_fp16_file(tmp_path):
     assert shipped.temperature == pytest.approx(m["temperature"], rel=1e-4) and shipped.metadata["command"] == "test"
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
     assert (p.argmax(axis=1) == y).mean() == pytest.approx(m["test"]["war"], abs=1e-4)
+
+
+def test_crop_cache_refuses_other_images_or_crop_definition(tmp_path):
+    from emollama.training.expression.crops import _check_manifest
+
+    m = {"samples": 3, "ids_sha256": "a", "face_mode": "auto", "size": 48, "margin": 0.1}
+    _check_manifest(tmp_path, m)
+    _check_manifest(tmp_path, dict(m))  # the same run resumes
+    with pytest.raises(ValueError, match="margin"):
+        _check_manifest(tmp_path, {**m, "margin": 0.2})
+    with pytest.raises(ValueError, match="ids_sha256"):
+        _check_manifest(tmp_path, {**m, "ids_sha256": "b"})
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--val-fraction", "0"], ["--val-fraction", "1"]])
+def test_cli_refuses_settings_that_cannot_train(argv, capsys):
+    from emollama.cli.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["train-expression", "--root", ".", *argv])
+    assert "must be" in capsys.readouterr().err

@@ -22,18 +22,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "rerun the same command to resume")
     p.add_argument("--export", metavar="FILE", help="also copy the final weights here, e.g. "
                    "src/emollama/resources/expression/emonet_fer2013.safetensors to ship them")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training crops (default {d.epochs})")
+    p.add_argument("--epochs", type=_at_least_one, default=d.epochs,
+                   help=f"passes over the training crops (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per step (default {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate of the one-cycle schedule "
                                                           f"(default {d.lr})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed for the split, order and augmentation "
                                                             f"(default {d.seed})")
-    p.add_argument("--val-fraction", type=float, default=r.val_fraction,
+    p.add_argument("--val-fraction", type=_fraction, default=r.val_fraction,
                    help=f"share of train held out to pick the epoch and fit the temperature (default {r.val_fraction})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"torch threads for training (default {d.threads})")
     p.add_argument("--workers", type=int, default=r.workers, help=f"processes for the cropping pass "
                                                                   f"(default {r.workers})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+
+
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _fraction(text: str) -> float:
+    x = float(text)
+    if not 0.0 < x < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {x}: a held-out split is needed "
+                                         "to choose the epoch and fit the temperature")
+    return x
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,11 +1,11 @@
 """`Analyzer`: photo or video frame -> one `FaceResult` per face (box, landmarks, blendshapes, pose, AU cues,
-age/gender, expression prior, fused label, explanation, crop, per-stage timings).
+age/gender, expression probabilities, label, explanation, crop, per-stage timings).
 
 Models load lazily on first use (or eagerly with `Analyzer.load`) and are reused; one Analyzer per process/thread.
 When the detector's ``max_faces`` cap dropped faces, each result's ``meta["faces_found"]`` is the count before it.
 Stages per image: detect (FaceLandmarker + BlazeFace, `emollama.faces.detect`) -> per face: crop (`align`),
-attributes (`attributes`), expression prior (`expression`), AU cues + decision + explanation (`au`, `decide`,
-`explain`).
+attributes (`attributes`), expression (`expression_net`, the learned default: its calibrated argmax is the label;
+or the mini-Xception baseline fused with AU rules by `decide`), AU cues + explanation (`au`, `explain`).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def explain(label: str, cues: dict[str, float] | None, probs: dict[str, float] |
         strongest = max(cues.values(), default=0.0)
         if strongest < 0.3:
             return f"No facial action is clearly active and the face looks relaxed, typical of {what}."
-        return f"Only weak or mixed facial actions are visible, so the face reads as {what}{conf}."
+        return f"Some facial actions are visible but not decisive; the face as a whole reads as {what}{conf}."
     aus = supporting_cues(label, cues)
     if not aus:
         return (f"The action-unit cues for {what} are weak; the label rests on the overall appearance of the "

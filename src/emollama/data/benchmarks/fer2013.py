@@ -48,14 +48,20 @@ def _unpack(archive: Path) -> Path:
     dest = cache_dir() / f"fer2013-{key}"
     done = dest / ".complete"
     if not done.is_file():
+        import shutil
+
         log.info("unpacking %s into %s (once)", archive, dest)
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tf:
-            tf.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(archive) as tf:
+                tf.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError) as err:
+            raise R.DatasetLayoutError(f"FER2013: {archive} is not a readable .tar.gz ({err}). Fix: {_FIX}") from err
+        finally:
+            if not any(tmp.iterdir()):
+                shutil.rmtree(tmp, ignore_errors=True)
         if dest.exists():  # another process finished first
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.rename(dest)
@@ -73,7 +79,10 @@ def resolve_root(root: Path) -> Path:
         return root
     if (root / "fer2013" / "train").is_dir():
         return root / "fer2013"
-    archives = sorted(root.glob("*.tar.gz")) if root.is_dir() else ([root] if root.is_file() else [])
+    if root.is_file() and root.name == "fer2013.csv":
+        return root.parent
+    archives = sorted(root.glob("*.tar.gz")) if root.is_dir() else \
+        ([root] if root.is_file() and root.name.endswith((".tar.gz", ".tgz")) else [])
     if archives:
         return _unpack(archives[0])
     require(root / "train", title="FER2013", what="the train/ image folder (or fer2013.csv)", fix=_FIX, is_dir=True)

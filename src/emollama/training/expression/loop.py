@@ -71,6 +71,17 @@ def _atomic_save(obj: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def _check_settings(saved: str | None, current: str, ckpt: Path) -> None:
+    """Refuse to resume a checkpoint written with other settings (it would mix two runs' schedules)."""
+    if saved is None or saved == current:  # None: a checkpoint from before settings were recorded
+        return
+    old, new = json.loads(saved), json.loads(current)
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    raise ValueError(f"{ckpt} was written with other settings ({', '.join(diff)}: {[old.get(k) for k in diff]} "
+                     f"then, {[new.get(k) for k in diff]} now); rerun with the same options to resume, or use "
+                     f"another --out for a new run")
+
+
 def _truncate_metrics(path: Path, start_epoch: int) -> None:
     """Drop metric lines of epochs >= start_epoch (written before a kill), so a resume leaves no duplicates."""
     if not path.is_file():
@@ -96,8 +107,12 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
     steps = (len(fit[0]) + cfg.batch_size - 1) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     start, best = 0, -1.0
+    # threads change only speed; the number of fit / val images catches another --val-fraction or dataset
+    settings = json.dumps({**{k: v for k, v in config_dict(cfg).items() if k != "threads"},
+                           "n_fit": len(fit[1]), "n_val": len(val[1])}, sort_keys=True)
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=True)
+        _check_settings(state.get("settings"), settings, ckpt)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -140,7 +155,7 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
             f.write(json.dumps(row) + "\n")
         log.info("epoch %d: %s", epoch + 1, row)
         _atomic_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                      "epoch": epoch, "best": best}, ckpt)
+                      "epoch": epoch, "best": best, "settings": settings}, ckpt)
     selected = ExpressionNet(cfg.net)
     selected.load_state_dict(torch.load(best_path, weights_only=True)["model"])
     return selected.eval()

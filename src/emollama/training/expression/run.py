@@ -55,18 +55,23 @@ def git_sha() -> str:
 
 def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
     """Run (or resume) the recipe; returns the summary also written to ``out/summary.json``."""
-    from emollama.data.benchmarks import get_benchmark
+    from emollama.data.benchmarks import DatasetLayoutError, get_benchmark
     from emollama.training.expression.crops import build_crops
 
     t0 = time.perf_counter()
     bench = get_benchmark("fer2013")
     train = bench.load(r.root, "train").samples
-    test = bench.load(r.root, "publictest").samples
+    try:  # PublicTest is only reported, never used to choose: a copy without test/ still trains
+        test = bench.load(r.root, "publictest").samples
+    except DatasetLayoutError as err:
+        log.warning("no PublicTest to report on: %s", err)
+        test = []
     if not train:
         raise ValueError(f"FER2013 at {r.root} has no train images; see docs/expression_model.md")
-    crops_train = build_crops(train, r.out / "crops" / "train", workers=r.workers, progress=progress)
-    crops_test = build_crops(test, r.out / "crops" / "publictest", workers=r.workers, progress=progress) \
-        if test else None
+    crops_train = build_crops(train, r.out / "crops" / "train", workers=r.workers, net=r.loop.net,
+                              progress=progress)
+    crops_test = build_crops(test, r.out / "crops" / "publictest", workers=r.workers, net=r.loop.net,
+                             progress=progress) if test else None
     fit_idx, val_idx = split_val(crops_train.labels, r.val_fraction, r.loop.seed)
     fit = (crops_train.crops[fit_idx], crops_train.labels[fit_idx])
     val = (crops_train.crops[val_idx], crops_train.labels[val_idx])
