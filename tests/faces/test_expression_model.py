@@ -5,6 +5,11 @@ Needs the face stack (`python scripts/install_faces.py`) and, for the accuracy t
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +22,7 @@ from emollama.faces.expression_net import DEFAULT_WEIGHTS, LearnedExpression
 pytestmark = pytest.mark.media
 FIX = "run `python scripts/install_faces.py` to install the face stack and fill the asset cache"
 SLICE = 350
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "emonet_publictest_slice.json"
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +70,21 @@ def test_analyzer_on_a_fixed_publictest_slice(analyzer, fer2013_root):
     samples = stratified_slice(get_benchmark("fer2013").load(fer2013_root, "publictest").samples, SLICE)
     assert len(samples) == SLICE and len({s.id for s in samples}) == SLICE
     right = no_face = 0
+    predicted = {}
     for s in samples:
         faces = analyzer.analyze_image(Image.open(s.media))
         no_face += not faces
         right += bool(faces) and faces[0].label == s.label
+        predicted[s.id] = faces[0].label if faces else None
     assert no_face == 0  # --faces auto: every 48x48 crop is analysed
+    # the labels this exact model gave when it shipped: a drift in cropping, grey conversion or resizing changes
+    # many of them long before it moves the accuracy; near-ties may flip between CPUs, hence 97 %, not 100 %
+    golden = json.loads(GOLDEN.read_text())
+    digest = hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()
+    assert golden["weights_sha256"] == digest, (
+        f"the shipped weights changed: regenerate {GOLDEN.name} with `python {__file__} --write-golden`")
+    same = sum(golden["labels"][k] == v for k, v in predicted.items())
+    assert same / SLICE >= 0.97, f"{SLICE - same} of {SLICE} labels differ from the ones the model shipped with"
     # the shipped model measures 63.1 % here (63.7 % on all of PublicTest); a broken crop, colour conversion or
     # normalisation drops it far below 60 %. Issue #12 asks for >= 65 %: not reached yet (see the model card)
     assert right / SLICE >= 0.60, f"WAR {right / SLICE:.3f} on the {SLICE}-image slice"
@@ -125,3 +141,22 @@ def test_explanations_cite_only_cues_of_the_label(analyzer, fer2013_root):
                     assert au in PROTOTYPES.get(f.label, {}), (f.label, f.explanation)
             if f.au and f.label != "neutral" and not cited:
                 assert "weak" in f.explanation, f.explanation
+
+
+def _write_golden() -> None:
+    """Record the shipped model's labels on the slice (run after shipping new weights)."""
+    from emollama.data.benchmarks.fer2013 import resolve_root
+    from emollama.faces.analyzer import Analyzer, AnalyzerConfig
+
+    root = resolve_root(Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013")
+    an = Analyzer(AnalyzerConfig(attributes=False))
+    labels = {}
+    for s in stratified_slice(get_benchmark("fer2013").load(root, "publictest").samples, SLICE):
+        faces = an.analyze_image(Image.open(s.media))
+        labels[s.id] = faces[0].label if faces else None
+    digest = hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()
+    GOLDEN.write_text(json.dumps({"weights_sha256": digest, "labels": labels}, indent=0, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__" and "--write-golden" in sys.argv:
+    _write_golden()
