@@ -62,7 +62,8 @@ def test_shipped_weights_are_small_and_documented():
     m = LearnedExpression()
     m.load()
     assert m.metadata["command"].startswith("emollama train-expression")
-    assert len(m.metadata["git_sha"]) == 40 and 0.3 < m.temperature < 5
+    assert len(m.metadata["git_sha"]) == 40, "ship weights exported from a clean commit (no +dirty)"
+    assert 0.3 < m.temperature < 5
     assert m.labels == ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 

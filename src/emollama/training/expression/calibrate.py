@@ -1,4 +1,5 @@
-"""Temperature scaling and calibration/accuracy metrics over logits (numpy in, numpy out)."""
+"""Temperature scaling and calibration error over logits (numpy in, numpy out); accuracy metrics are
+`emollama.evaluation.metrics`'s."""
 
 from __future__ import annotations
 
@@ -45,11 +46,3 @@ def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
         if m.any():
             total += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return float(total)
-
-
-def accuracy_report(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float | list[float]]:
-    """WAR (accuracy), UAR (mean per-class recall) and per-class recall for (N,) predicted and true indices."""
-    recall = [float((pred[labels == k] == k).mean()) if (labels == k).any() else float("nan")
-              for k in range(n_classes)]
-    present = [r for r in recall if r == r]
-    return {"war": float((pred == labels).mean()), "uar": float(np.mean(present)), "recall": recall}

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from emollama.evaluation.metrics import compute_metrics
 from emollama.faces._expression_torch import ExpressionNet, load_network, save_network, to_tensor
 from emollama.faces.expression_net import ExpressionNetConfig
 from emollama.training.expression.augment import AugmentConfig, augment
-from emollama.training.expression.calibrate import accuracy_report, ece, fit_temperature, softmax
+from emollama.training.expression.calibrate import ece, fit_temperature, softmax
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def predict_logits(net: ExpressionNet, crops: np.ndarray, batch: int = 512, tta:
 
 def _eval(net: ExpressionNet, crops: np.ndarray, labels: np.ndarray) -> dict:
     pred = predict_logits(net, crops, tta=False).argmax(axis=1)  # epoch selection: one plain pass
-    r = accuracy_report(pred, labels, len(net.cfg.labels))
+    r = compute_metrics(labels, pred, len(net.cfg.labels))
     return {"war": round(r["war"], 4), "uar": round(r["uar"], 4)}
 
 
@@ -174,9 +175,9 @@ def calibrate_and_export(net: ExpressionNet, path: Path, val: tuple[np.ndarray, 
     result: dict = {"temperature": round(temperature, 4)}
     for name, (crops, labels) in {"val": val, **reports}.items():
         logits = predict_logits(shipped, crops)
-        r = accuracy_report(logits.argmax(axis=1), labels, len(net.cfg.labels))
-        result[name] = {**{k: (round(v, 4) if isinstance(v, float) else [round(x, 4) for x in v])
-                           for k, v in r.items()},
+        r = compute_metrics(labels, logits.argmax(axis=1), len(net.cfg.labels))
+        result[name] = {"war": round(r["war"], 4), "uar": round(r["uar"], 4), "macro_f1": round(r["macro_f1"], 4),
+                        "recall": [round(x, 4) for x in r["per_class_recall"]],
                         "ece_raw": round(ece(softmax(logits), labels), 4),
                         "ece": round(ece(softmax(logits, temperature), labels), 4), "n": int(len(labels))}
     return result

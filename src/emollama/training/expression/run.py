@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from emollama.training.callbacks import git_sha
 from emollama.training.expression.loop import LoopConfig, calibrate_and_export, config_dict, train_loop
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,6 @@ def split_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
     return fit_idx, val_idx
 
 
-def git_sha() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
     """Run (or resume) the recipe; returns the summary also written to ``out/summary.json``."""
     from emollama.data.benchmarks import DatasetLayoutError, get_benchmark
@@ -78,7 +70,7 @@ def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
     test_xy = (crops_test.crops, crops_test.labels) if crops_test is not None else None
     t_crops = time.perf_counter() - t0
     net = train_loop(r.loop, r.out, fit, val, test_xy, progress=progress)
-    sha = git_sha()
+    sha = git_sha() or "unknown"  # '+dirty' when the checkout has uncommitted changes
     meta = {"data": "FER2013 train (Kaggle image-folder release), "
                     f"{len(fit_idx)} fit / {len(val_idx)} held-out val images",
             "licence": "trained on FER2013 (ICML 2013 challenge; research use, image copyright with owners)",
