@@ -49,6 +49,7 @@ $(VENV)/.browser:
 env: $(VENV)/.core
 
 test: env $(VENV)/.faces $(VENV)/.browser
+	$(VENV)/bin/lint-imports --no-cache  # the layer contracts in pyproject.toml (docs/architecture.md)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow: env $(VENV)/.faces
@@ -66,6 +67,7 @@ bench: env $(VENV)/.faces
 lint: env
 	$(PIP) install -q "ruff>=0.6"
 	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

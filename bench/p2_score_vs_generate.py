@@ -79,8 +79,8 @@ def main() -> int:
 
     from emollama.data.benchmarks import get_benchmark
     from emollama.evaluation.backends import LocalBackend
-    from emollama.evaluation.inputs import NoPriors
     from emollama.evaluation.runner import build_items, evaluate
+    from emollama.priors.providers import NullPriorSource
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def main() -> int:
         budgets = [int(b) for b in args.budgets.split(",")]
         runs: dict[int, list] = {}
         for budget in budgets:
-            backend = LocalBackend(model, proc, NoPriors(), model_id=desc, canonical=info.canonical,
+            backend = LocalBackend(model, proc, NullPriorSource(), model_id=desc, canonical=info.canonical,
                                    max_new_tokens=budget)
             # warm-up (allocator, kernels) on two samples, not timed
             evaluate(backend, items[:2], info=info, mode="both", out_dir=Path(tmp) / f"warm{budget}", progress=False,

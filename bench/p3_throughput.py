@@ -34,7 +34,7 @@ def main() -> int:
     from emollama.analyze.store import ResultStore
     from emollama.assets import resolve
     from emollama.faces.analyzer import Analyzer
-    from emollama.vision.video import VideoReader
+    from emollama.media.video import VideoReader
 
     video = resolve("feat_pexels_video")
     frames = VideoReader(video).read_frames(args.policy)  # decoded once, outside any timing

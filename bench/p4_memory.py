@@ -69,7 +69,7 @@ def child(video: str, out: str) -> None:
 
 
 def decode_time(video: Path, policy: str) -> tuple[float, int]:
-    from emollama.vision.video import VideoReader
+    from emollama.media.video import VideoReader
 
     t0 = time.perf_counter()
     n = sum(1 for _ in VideoReader(video).iter_frames(policy))

@@ -47,7 +47,7 @@ def run(out: Path, task: Path, model: str, nproc: int, threads: int, steps: int,
     if nproc > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "-m",
                     "emollama.cli.__main__"]
-    cmd = [*launcher, "train", "--config", str(ROOT / "configs/train/debug_cpu.yaml"), "--out", str(out)]
+    cmd = [*launcher, "train", "--config", "debug_cpu", "--out", str(out)]
     for s in sets:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}

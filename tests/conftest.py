@@ -60,7 +60,7 @@ def rng():
 
 def make_prior(cfg, t: int, rng: np.random.Generator, crops: bool = True):
     """Random but well-formed FacePrior for ``cfg.face_config`` over ``t`` frames."""
-    from emollama.model.face_inputs import FacePrior
+    from emollama.faces.contract import FacePrior
 
     fc = cfg.face_config
     size = cfg.vision_config.image_size

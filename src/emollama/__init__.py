@@ -8,7 +8,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from emollama import _moved
+
 __version__ = "0.1.0"
+_moved.install()  # old module paths of the 0.1 layout keep importing for one release
 
 _LAZY = {
     "Analyzer": "emollama.api",
@@ -18,7 +21,7 @@ _LAZY = {
     "EmoLlamaFaceConfig": "emollama.model.configuration",
     "EmoLlamaForConditionalGeneration": "emollama.model.modeling",
     "EmoLlamaProcessor": "emollama.model.processor",
-    "FacePrior": "emollama.model.face_inputs",
+    "FacePrior": "emollama.faces.contract",
 }
 
 __all__ = [
@@ -35,8 +38,8 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from emollama.api import Analyzer, EmoLlama, Prediction
+    from emollama.faces.contract import FacePrior
     from emollama.model.configuration import EmoLlamaConfig, EmoLlamaFaceConfig
-    from emollama.model.face_inputs import FacePrior
     from emollama.model.modeling import EmoLlamaForConditionalGeneration
     from emollama.model.processor import EmoLlamaProcessor
 

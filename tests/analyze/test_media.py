@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from emollama.analyze.inputs import expand_inputs
-from emollama.analyze.media import MediaError, load_image
+from emollama.media.decode import MediaError, load_image
 
 
 def _face_like(w=40, h=30):
@@ -93,10 +93,7 @@ def test_expand_inputs(tmp_path):
 
 def test_one_decoder_for_every_consumer(tmp_path):
     """analyze, prepare, training and eval decode media through `load_media`: same pixels everywhere."""
-    from emollama.analyze.media import load_media
-    from emollama.data.frame_cache import decode_media
-    from emollama.data.prior_extract import load_media as prepare_load
-    from emollama.training.data import load_video_frames
+    from emollama.media.decode import load_media, media_item
 
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -106,14 +103,13 @@ def test_one_decoder_for_every_consumer(tmp_path):
         Image.fromarray(rgba, "RGBA").save(folder / f"{i:03d}.png")
     ref = [f.rgb for f in load_media(folder, True, "uniform:3")]
     assert len(ref) == 3 and ref[0][0, 0, 1] > 100  # white showed through the alpha
-    for got in (load_video_frames(folder, "uniform:3"), decode_media(folder, True, "uniform:3")[0],
-                prepare_load(folder, True, "uniform:3")[0]):
-        assert all(np.array_equal(a, b) for a, b in zip(ref, got, strict=True))
+    got = media_item(load_media(folder, True, "uniform:3"), True)  # what training and eval hand the processor
+    assert all(np.array_equal(a, b) for a, b in zip(ref, got, strict=True))
     img = Image.fromarray(_face_like())
     exif = Image.Exif()
     exif[0x0112] = 6
     img.save(tmp_path / "r.jpg", exif=exif)
-    assert decode_media(tmp_path / "r.jpg", False, "uniform:1")[0][0].shape == (40, 30, 3)  # EXIF applied
+    assert media_item(load_media(tmp_path / "r.jpg", False, "uniform:1"), False).shape == (40, 30, 3)  # EXIF applied
     with pytest.raises(MediaError, match="empty frame folder"):
         (tmp_path / "empty").mkdir()
         load_media(tmp_path / "empty", True, "uniform:2")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from emollama.analyze.media import MediaError, load_image
+from emollama.media.decode import MediaError, load_image
 
 SCHEMA = Path(__file__).parents[2] / "docs" / "analyze.schema.json"
 CUTS = ["cut_synthetic_50", "cut_synthetic_99", "cut_pexels_10", "cut_pexels_50", "cut_pexels_99"]

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from emollama.cli.__main__ import main
-from emollama.data.prior_cache import PriorCache
 from emollama.data.schema import read_jsonl
+from emollama.priors.cache import PriorCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 import fer_layouts as F  # noqa: E402

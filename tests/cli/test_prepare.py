@@ -15,7 +15,7 @@ import pytest
 from safetensors import safe_open
 
 from emollama.cli.__main__ import main
-from emollama.data.prior_cache import PriorCache
+from emollama.priors.cache import PriorCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 import fer_layouts as F  # noqa: E402
@@ -103,8 +103,8 @@ def test_bad_arguments_are_user_errors(tmp_path, bad, capsys):
 
 def test_prepare_frames_for_model(tmp_path, capsys):
     from emollama.data.benchmarks import get_benchmark
-    from emollama.data.frame_cache import frames_key_for, get_frames
-    from emollama.vision.towers import Preprocess
+    from emollama.model.towers import Preprocess
+    from emollama.priors.frames import frames_key_for, get_frames
 
     root = dataset(tmp_path / "ds", 2)
     args = cli(root, tmp_path / "c", "--workers", "1", "--video-sampling", "uniform:2", "--frames-for-model", "16",

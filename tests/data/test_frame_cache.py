@@ -11,14 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from emollama.data import prior_cache as pc
 from emollama.data.benchmarks import get_benchmark
-from emollama.data.frame_cache import frames_key_for, get_frames, prepare_frames, tower_frames
-from emollama.data.prior_cache import PriorCache
-from emollama.evaluation.inputs import load_media
-from emollama.vision.sampling import sample_indices
-from emollama.vision.towers import Preprocess
-from emollama.vision.transforms import normalise, preprocess_frames
+from emollama.evaluation.inputs import DecodedMedia
+from emollama.media.sampling import sample_indices
+from emollama.model.towers import Preprocess
+from emollama.model.transforms import normalise, preprocess_frames
+from emollama.priors import cache as pc
+from emollama.priors.cache import PriorCache
+from emollama.priors.frames import frames_key_for, get_frames, prepare_frames, tower_frames
 
 PP = Preprocess(24)
 
@@ -56,7 +56,7 @@ def dataset(root: Path) -> list:
 
 def cold_pixels(sample, policy: str, pp: Preprocess = PP) -> torch.Tensor:
     """What the processor computes from freshly decoded media (the pre-cache eval path)."""
-    media = load_media(sample, policy)
+    media = DecodedMedia().load(sample, policy)
     return preprocess_frames(media if sample.is_video else [media], pp)
 
 
@@ -83,7 +83,7 @@ def test_cached_frames_equal_cold_frames(tmp_path):
     conv = [[{"role": "user", "content": "<image>\nhi"}], [{"role": "user", "content": "<video>\nhi"}]]
     cached = [tower_frames(x.media, x.is_video, "uniform:4", proc.preprocess)[0] for x in (img, clip)]
     a = proc(conv, media=[[cached[0][0]], [cached[1]]])["pixel_values"]
-    b = proc(conv, media=[[load_media(img, "uniform:4")], [load_media(clip, "uniform:4")]])["pixel_values"]
+    b = proc(conv, media=[[DecodedMedia().load(x, "uniform:4")] for x in (img, clip)])["pixel_values"]
     assert torch.equal(a, b)
 
 

@@ -6,7 +6,7 @@ import fer_layouts as L
 import pytest
 
 from emollama.data.benchmarks import DatasetFormatError, DatasetLayoutError, get_benchmark
-from emollama.instruct.agr import AGRAttributes
+from emollama.faces.contract import AGRAttributes
 
 
 def test_rafdb_splits_labels_and_agr(tmp_path):

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from emollama.data.benchmarks import get_benchmark
-from emollama.data.prior_cache import EntryInfo, PriorCache, cache_prior_source
-from emollama.data.prior_extract import CropPriorExtractor, load_media
-from emollama.data.prior_keys import ExtractorSpec
-from emollama.data.prior_prepare import prepare, read_manifest, write_manifest
 from emollama.faces.align import CropConfig
+from emollama.priors.cache import EntryInfo, PriorCache
+from emollama.priors.extract import CropPriorExtractor
+from emollama.priors.keys import ExtractorSpec
+from emollama.priors.prepare import prepare, read_manifest, write_manifest
 
 SYN = ExtractorSpec("synthetic", crop=CropConfig(size=16))
 FIELDS = ("landmarks", "blendshapes", "pose", "age_probs", "gender_probs", "valid")
@@ -71,7 +71,7 @@ def test_keys_change_with_media_extractor_policy_and_crop(tmp_path):
 
 
 def test_put_get_round_trip_and_preprocess(tmp_path):
-    from emollama.vision.towers import Preprocess
+    from emollama.model.towers import Preprocess
 
     ext = CropPriorExtractor(SYN)
     root = folder(tmp_path / "ds", n=1)
@@ -166,20 +166,29 @@ def test_a_worker_crash_is_retried_then_counted(tmp_path, monkeypatch):
     assert [k for sid, k in rep.keys.items() if k is None] == [None] and rep.keys["train/happy/2.png"] is None
 
 
-def test_is_a_training_prior_source_and_frames_match_training(tmp_path):
-    from emollama.training.data import load_video_frames
-    from emollama.training.priors import PriorSource
+def test_is_one_prior_source_for_training_and_eval(tmp_path):
+    from emollama.priors.providers import CachePriorSource, ExtractorPriorSource
+    from emollama.priors.source import PriorRequest, PriorSource, build_prior_source
 
     root = folder(tmp_path / "ds", n=1)
     with PriorCache(tmp_path / "c", writable=True) as c:
         rep = prepare(samples(root), c, SYN, "uniform:2")
-    src = cache_prior_source("c", tmp_path)
-    assert isinstance(src, PriorSource) and all(src.has(k) for k in rep.keys.values())
-    clip = tmp_path / "ds" / "train" / "happy" / "clip"
-    frames, ts = load_media(clip, True, "uniform:2")
-    assert ts == sorted(ts) and len(frames) == 2
-    for a, b in zip(frames, load_video_frames(clip, "uniform:2"), strict=True):
-        np.testing.assert_array_equal(a, b)
+    train = build_prior_source("cache:c", tmp_path)  # training: by the records' prior keys
+    assert isinstance(train, PriorSource) and all(train.has(PriorRequest(k)) for k in rep.keys.values())
+    assert train.describe() == {"source": "prior cache", "cache": str(tmp_path / "c")}
+    cold = ExtractorPriorSource(SYN, "uniform:2")
+    ev = CachePriorSource(PriorCache(tmp_path / "c"), SYN, "uniform:2", "c", fallback=cold)  # eval: by media
+    for s in samples(root):
+        req = PriorRequest.for_sample(s)
+        assert ev.has(req) and not train.has(req)  # no prior key: training's source cannot look it up
+        got, want, computed = ev.get(req), train.get(PriorRequest(rep.keys[s.id])), cold.get(req)
+        for f in FIELDS:  # the cold extractor gives the cached prior, frame for frame
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
+            np.testing.assert_array_equal(getattr(computed, f), getattr(want, f))
+    assert ev.stats["cache_hit"] == 2 and not ev.stats["cache_miss"] and cold.stats["computed"] == 2
+    clip = PriorRequest.for_sample(next(s for s in samples(root) if s.is_video))
+    with pytest.raises(KeyError, match="emollama prepare"):  # another video policy: a miss, and no fallback
+        CachePriorSource(PriorCache(tmp_path / "c"), SYN, "uniform:3").get(clip)
     with pytest.raises(FileNotFoundError, match="emollama prepare"):
         PriorCache(tmp_path / "nothing")
 

@@ -27,13 +27,13 @@ def dfew_two_folds(tmp: Path) -> Path:
 
 def tiny_backend(max_new_tokens: int = 6, max_synonyms: int = 1, priors: bool = True, canonical=None):
     """LocalBackend over the random tiny model with synthetic (tiny10) priors."""
+    from emollama.data.benchmarks import dataset_classes
     from emollama.evaluation.backends import LocalBackend
-    from emollama.evaluation.inputs import build_priors
-    from emollama.evaluation.parse import dataset_classes
     from emollama.model.build import build_tiny
+    from emollama.priors.source import model_prior_source
 
     model, proc = build_tiny(seed=0)
-    prov = build_priors("auto" if priors else "none", proc)
+    prov = model_prior_source("auto" if priors else "none", proc)
     return LocalBackend(model, proc, prov, model_id="tiny", canonical=canonical or dataset_classes("rafdb"),
                         max_new_tokens=max_new_tokens, max_synonyms=max_synonyms)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emollama.evaluation.parse import AnswerParser, canonical_name, dataset_classes, parse_answer, resolve_label
+from emollama.data.benchmarks import dataset_classes
+from emollama.faces.contract import AnswerParser, canonical_name, parse_answer, resolve_label
 
 RAF = dataset_classes("rafdb")
 MAFW = dataset_classes("mafw")
@@ -168,8 +169,8 @@ def test_resolve_label():
 
 
 def test_builtin_class_lists_mirror_the_dataset_registry():
-    from emollama.data.benchmarks import get_benchmark
-    from emollama.evaluation.parse import DATASET_CLASSES, dataset_classes
+    from emollama.data.benchmarks import dataset_classes, get_benchmark
+    from emollama.faces.contract import DATASET_CLASSES
 
     for name, classes in DATASET_CLASSES.items():
         info = get_benchmark(name).info

@@ -11,16 +11,16 @@ from emollama.cli.__main__ import main
 
 def _prepare(root, cache_dir, limit=None, frames=False):
     from emollama.data.benchmarks import get_benchmark
-    from emollama.data.frame_cache import prepare_frames
-    from emollama.data.prior_cache import PriorCache
-    from emollama.data.prior_prepare import prepare
-    from emollama.evaluation.inputs import prior_spec
     from emollama.model.build import build_tiny
+    from emollama.priors.cache import PriorCache
+    from emollama.priors.frames import prepare_frames
+    from emollama.priors.prepare import prepare
+    from emollama.priors.source import model_prior_spec
 
     _, proc = build_tiny()
     samples = get_benchmark("rafdb").load(root, "test").samples[:limit]
     with PriorCache(cache_dir, writable=True) as cache:
-        rep = prepare(samples, cache, prior_spec(proc), proc.config.frame_sampling)
+        rep = prepare(samples, cache, model_prior_spec(proc), proc.config.frame_sampling)
         if frames:
             frames = prepare_frames(samples, cache, proc.preprocess, proc.config.frame_sampling)
             assert frames["computed"] == len(samples)
@@ -66,10 +66,12 @@ def test_no_priors_means_no_face_tokens(tmp_path):
     from tests.evaluation.eval_fixtures import tiny_backend
 
     from emollama.evaluation.backends import model_messages
+    from emollama.priors.source import PriorRequest
 
     _, items = rafdb_items(rafdb_root(tmp_path), limit=1)
     backend = tiny_backend(priors=False)
-    assert backend.priors.get(items[0].sample, None) is None
+    req = PriorRequest.for_sample(items[0].sample)
+    assert backend.priors.get(req) is None and not backend.priors.has(req)
     assert "<face>" not in model_messages(items[0], False)[0]["content"]
     assert backend.describe()["priors"] == {"source": "none"}
 

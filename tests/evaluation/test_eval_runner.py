@@ -10,11 +10,12 @@ from tests.evaluation.eval_fixtures import dfew_two_folds, rafdb_items, rafdb_ro
 from tests.numerics import assert_argmax_agrees, assert_close_numerics, assert_same_greedy
 
 from emollama.evaluation.backends import model_messages
-from emollama.evaluation.inputs import load_media
-from emollama.evaluation.parse import AnswerParser
+from emollama.evaluation.inputs import DecodedMedia
 from emollama.evaluation.runner import evaluate
 from emollama.evaluation.scoring import score_classes
-from emollama.model.face_inputs import agr_from_prior
+from emollama.faces.contract import AnswerParser
+from emollama.priors.agr import agr_from_prior
+from emollama.priors.source import PriorRequest
 
 
 def _rows(result, mode):
@@ -32,8 +33,8 @@ def test_score_mode_probs_and_one_label_at_a_time(tmp_path):
     for it in items:
         row = rows[it.key]
         assert math.isclose(sum(row["probs"]), 1.0, abs_tol=1e-6)
-        media = load_media(it.sample, backend.frames)
-        prior = backend.priors.get(it.sample, media)
+        media = DecodedMedia().load(it.sample, backend.frames)
+        prior = backend.priors.get(PriorRequest.for_sample(it.sample))
         conv = model_messages(it, True)
         alone = torch.stack([score_classes(backend.model, backend.processor, conv, [opt], media=[media],
                                            faces=[prior], agr=agr_from_prior(prior)).loglik[0]
@@ -52,8 +53,8 @@ def test_score_mode_probs_and_one_label_at_a_time(tmp_path):
 def test_predicted_agr_from_real_priors():
     import numpy as np
 
-    from emollama.evaluation.inputs import predicted_agr
-    from emollama.model.face_inputs import FacePrior
+    from emollama.faces.contract import FacePrior
+    from emollama.priors.agr import predicted_agr
 
     age = np.array([[0, 0, 0.9, 0.1, 0], [0, 0, 0, 0.2, 0.8]], np.float32)
     prior = FacePrior(np.zeros((2, 478, 2)), np.zeros((2, 52)), np.zeros((2, 3)), age,
@@ -69,10 +70,10 @@ class _ConfidentPriors:
     def describe(self):
         return {"source": "fixed"}
 
-    def get(self, sample, media):
+    def get(self, req):
         import numpy as np
 
-        from emollama.model.face_inputs import FacePrior
+        from emollama.faces.contract import FacePrior
 
         return FacePrior(landmarks=np.full((1, 10, 2), 0.5, np.float32), blendshapes=np.zeros((1, 8), np.float32),
                          pose=np.zeros((1, 3), np.float32), age_probs=np.array([[0.025, 0.025, 0.9, 0.025, 0.025]],
@@ -98,9 +99,9 @@ class _SpyProcessor:
 def test_eval_prompt_is_the_training_prompt_with_agr(tmp_path, agr):
     """Score and generate batches carry the AGR sentence from the predicted prior, token for token as the training
     collator builds the same question with the same prior (data.agr='prior'); agr=False (--no-agr) drops it."""
+    from emollama.priors.providers import InMemoryPriorSource
     from emollama.training.collate import Collator
     from emollama.training.data import InstructionDataset
-    from emollama.training.priors import InMemoryPriorSource
 
     info, items = rafdb_items(rafdb_root(tmp_path), limit=2)
     backend = tiny_backend()
@@ -112,7 +113,8 @@ def test_eval_prompt_is_the_training_prompt_with_agr(tmp_path, agr):
     # the training side: records of the same questions, priors by key, the real dataset + collator
     records = [{"id": f"r{i}", "image": str(it.sample.media), "conversations": [
         {"from": "human", "value": it.question}, {"from": "gpt", "value": "happiness"}]} for i, it in enumerate(items)]
-    source = InMemoryPriorSource({f"r{i}": _ConfidentPriors().get(it.sample, None) for i, it in enumerate(items)})
+    source = InMemoryPriorSource({f"r{i}": _ConfidentPriors().get(PriorRequest.for_sample(it.sample))
+                                  for i, it in enumerate(items)})
     train = Collator(proc, face_crops="none")([ex for ex in InstructionDataset(records, "/", source,
                                                                                 agr="prior" if agr else "none")])
     sentence = "The person appears to be an adult woman."
@@ -131,8 +133,8 @@ def test_synonyms_combine_by_logsumexp(tmp_path):
     res = evaluate(backend, items, info=info, mode="score", out_dir=tmp_path / "out", progress=False, n_boot=0)
     row = _rows(res, "score")[items[0].key]
     it = items[0]
-    media = load_media(it.sample, backend.frames)
-    prior = backend.priors.get(it.sample, media)
+    media = DecodedMedia().load(it.sample, backend.frames)
+    prior = backend.priors.get(PriorRequest.for_sample(it.sample))
     conv = model_messages(it, True)
     anger = it.options.index("anger")
     both = score_classes(backend.model, backend.processor, conv, ["anger", "angry"], media=[media], faces=[prior],

@@ -279,7 +279,7 @@ def test_to_pixel_values_resizes_and_normalises():
 
 
 def test_extractor_gives_facepriors(tiny_model):
-    from emollama.model.face_inputs import FacePrior
+    from emollama.faces.contract import FacePrior
 
     ex = FaceXFormerExtractor(tiny_model)
     img = (np.random.default_rng(0).random((80, 100, 3)) * 255).astype(np.uint8)

@@ -11,9 +11,9 @@ from PIL import Image
 from emollama.faces.align import CropConfig, box_from_points, crop_face, landmarks_to_crop, square_box, to_rgb_array
 from emollama.faces.attributes import AGE_WEIGHTS, age_group_probs, attributes_from_probs
 from emollama.faces.blazeface import SPECS, make_anchors, weighted_nms
+from emollama.faces.contract import AGE_GROUPS
 from emollama.faces.detect import pose_from_matrix
 from emollama.faces.types import FaceBox, FaceResult
-from emollama.instruct.agr import AGE_GROUPS
 
 
 def test_to_rgb_converts_gray_rgba_and_pil():

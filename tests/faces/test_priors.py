@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from emollama.faces.au import BLENDSHAPE_NAMES
-from emollama.faces.priors import (
+from emollama.faces.types import FaceAttributes, FaceBox, FaceResult
+from emollama.model.towers import Preprocess
+from emollama.priors.from_faces import (
     PRIOR_EXTRACTORS,
     FacePriorExtractor,
     build_prior_extractor,
     prior_from_results,
 )
-from emollama.faces.types import FaceAttributes, FaceBox, FaceResult
-from emollama.vision.towers import Preprocess
 
 
 def test_registry_has_the_backends():

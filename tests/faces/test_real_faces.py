@@ -145,8 +145,8 @@ def test_no_face_clip_gives_no_faces(analyzer):
 
 
 def test_mediapipe_priors_from_a_real_face(analyzer):
-    from emollama.faces.priors import build_prior_extractor
-    from emollama.vision.towers import Preprocess
+    from emollama.model.towers import Preprocess
+    from emollama.priors.from_faces import build_prior_extractor
 
     ex = build_prior_extractor("mediapipe", analyzer=analyzer, preprocess=Preprocess(size=32))
     (p,) = ex.extract(media("astronaut"))
@@ -161,7 +161,7 @@ def test_facexformer_backend_on_detector_boxes(analyzer, tmp_path):
     import torch
 
     from emollama.faces.facexformer import FaceXFormer, FaceXFormerConfig
-    from emollama.faces.priors import build_prior_extractor
+    from emollama.priors.from_faces import build_prior_extractor
 
     cfg = FaceXFormerConfig.tiny()
     torch.save({"state_dict_backbone": FaceXFormer(cfg).state_dict()}, tmp_path / "model.pt")  # released key layout

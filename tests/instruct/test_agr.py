@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from emollama.instruct.agr import AGE_GROUPS, AGR_TEMPLATES, AGRAttributes, age_group, render_agr
+from emollama.faces.contract import AGE_GROUPS, AGR_TEMPLATES, AGRAttributes, age_group, render_agr
 
 ATTRS = [
     AGRAttributes(age_group=a, gender=g, race=r)

@@ -57,7 +57,7 @@ def _request(kind: str = "image", **kw) -> GenerationRequest:
 
 
 def test_prompt_file_renders_every_slot():
-    from emollama.instruct.agr import AGRAttributes
+    from emollama.faces.contract import AGRAttributes
     from emollama.instruct.providers import Cues
 
     p = load_prompts()

@@ -16,7 +16,7 @@ import pytest
 from emollama.constants import CANONICAL_EMOTIONS
 from emollama.data.benchmarks import get_benchmark
 from emollama.data.benchmarks.base import Sample
-from emollama.instruct.agr import AGRAttributes
+from emollama.faces.contract import AGRAttributes
 from emollama.instruct.conversation import generate_conversations
 from emollama.instruct.gates import GateConfig, label_problem, length_problem
 from emollama.instruct.providers import Cues, GenerationRequest, build_provider

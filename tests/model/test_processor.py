@@ -9,7 +9,7 @@ from tests.conftest import make_frames, make_prior
 from tests.numerics import assert_close_numerics
 
 from emollama.constants import IGNORE_INDEX
-from emollama.instruct.agr import AGRAttributes
+from emollama.faces.contract import AGRAttributes
 from emollama.model.conversation import VICUNA_V1_SYSTEM, render_vicuna_v1
 
 TWO_TURNS = [

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emollama.analyze.media import MediaError
 from emollama.api import Analyzer, EmoLlama, MediaLimitError, MediaLimits, Prediction
+from emollama.media.decode import MediaError
 
 from .conftest import png_bytes
 
@@ -111,3 +111,68 @@ def test_emollama_rejects_a_face_layout_the_analyzer_cannot_fill():
 
     with pytest.raises(ValueError, match="mediapipe478"):
         EmoLlama(*build_tiny(), analyzer=Analyzer("synthetic"))
+
+
+class _TwoFaces:
+    """The synthetic backend's face, plus a second one beside it: two faces per image or frame."""
+
+    def __init__(self) -> None:
+        from emollama.analyze.synthetic import SyntheticAnalyzer
+
+        self.inner = SyntheticAnalyzer()
+
+    def analyze_image(self, rgb):
+        from emollama.faces.types import FaceBox
+
+        faces = self.inner.analyze_image(rgb)
+        if faces:
+            b = faces[0].box
+            faces.append(dataclasses.replace(faces[0], box=FaceBox(0, 0, b.x0 / 2, b.y0 / 2, 0.9, "synthetic")))
+        return faces
+
+    def analyze_frame(self, rgb, timestamp_ms, frame_index=None):
+        faces = self.analyze_image(rgb)
+        for f in faces:
+            f.frame_index, f.timestamp_ms = frame_index, int(timestamp_ms)
+        return faces
+
+
+def _clip(path: Path, n: int = 6) -> Path:
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=5)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(n):
+            arr = (np.random.default_rng(i).random((48, 64, 3)) * 255).astype(np.uint8)
+            for pkt in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path
+
+
+@pytest.mark.parametrize("media", ["image", "video"])
+def test_emollama_predict_runs_one_tower_pass_and_one_prefill_per_face(media, tmp_path):
+    """Class scoring and generation share one prefill: each face costs one vision-tower pass and one LM prefill."""
+    from tests.model.test_inference import count_passes
+
+    from emollama.model.build import build_tiny
+
+    from .conftest import MP_TINY
+
+    model, processor = build_tiny(MP_TINY)
+    llm = EmoLlama(model, processor, Analyzer(_TwoFaces(), video_sampling="all"), max_new_tokens=3)
+    kw = {"image": png_bytes()} if media == "image" else {"video": _clip(tmp_path / "clip.mp4")}
+    counts, hooks = count_passes(model)
+    try:
+        preds = llm.predict(**kw)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert [p.media for p in preds] == [media, media]
+    if media == "video":
+        assert [p.track_id for p in preds] == [0, 1] and preds[0].record["frames_with_face"] == 6
+    per_pass = 1 + model.config.face_config.use_crop_features  # the media frames, then the face crops
+    assert dict(counts) == {"tower": 2 * per_pass, "prefill": 2}
+    for p in preds:
+        assert p.label in p.probabilities and abs(sum(p.probabilities.values()) - 1) < 1e-3 and p.model == llm.name

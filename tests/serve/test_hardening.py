@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from emollama.media.errors import MediaError, MediaTooLarge
+
 from .conftest import data_url, png_bytes, serve
 
 pytest.importorskip("fastapi")
@@ -295,3 +297,39 @@ def test_timeouts_are_flags_in_seconds(capsys):
     _, s = build(build_parser().parse_args(["serve", "--backend", "synthetic", "--header-timeout-s", "3",
                                             "--keep-alive-s", "2", "--body-timeout-s", "7"]))
     assert (s.header_timeout_s, s.keep_alive_s, s.body_timeout_s) == (3, 2, 7)
+
+
+# --- media errors map by type, never by message -------------------------------------------------------------------
+class _Raising:
+    """A predictor whose analyze() raises ``err``: just enough of the `emollama.api` predictor contract."""
+
+    name = "raising"
+
+    def __init__(self, err: Exception) -> None:
+        self.err = err
+
+    def spawn(self):
+        return _Raising(self.err)
+
+    def load(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def analyze(self, **_kw):
+        raise self.err
+
+
+@pytest.mark.parametrize("err, status, code", [
+    (MediaTooLarge("upload", "video too long", "90 s > 60 s", "trim it"), 413, "media_too_large"),
+    (MediaError("upload", "image too large", "a plain MediaError", "resize it"), 400, "invalid_media"),  # no text match
+    (MediaError("upload", "unreadable image"), 400, "invalid_media"),
+])
+def test_media_errors_map_to_status_by_type(err, status, code):
+    srv = serve(_Raising(err))
+    try:
+        r = httpx.post(srv.url + "/v1/analyze", json={"image_url": data_url(png_bytes())}, timeout=30)
+        assert r.status_code == status and r.json()["error"]["code"] == code, r.text
+    finally:
+        srv.stop()

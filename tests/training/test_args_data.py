@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from train_helpers import REPO, small_task
+from train_helpers import small_task
 
+from emollama.priors.npz import load_prior_npz
+from emollama.priors.providers import InMemoryPriorSource, NullPriorSource
+from emollama.priors.source import PriorRequest, build_prior_source
 from emollama.training.args import TrainConfig, load_config, packaged_config
 from emollama.training.data import InstructionDataset, read_records
-from emollama.training.priors import InMemoryPriorSource, NullPriorSource, build_prior_source, load_prior_npz
 from emollama.training.sampler import ModalityLengthGroupedSampler, grouped_indices
 from emollama.training.trainer import resolve_deepspeed
 
@@ -41,15 +44,23 @@ def test_layering_and_unknown_keys(tmp_path):
         load_config(overrides=["train.max_steps=x"])
 
 
-def test_shipped_recipes_load_and_packaged_copies_match():
-    for path in sorted((REPO / "configs" / "train").glob("*.yaml")):
-        cfg = load_config([path])
-        shipped = packaged_config(path.stem)
-        assert shipped is not None and shipped.read_text() == path.read_text(), path.name
+def test_shipped_recipes_load_by_name_and_by_path():
+    shipped = resources.files("emollama.configs")
+    recipes = sorted(p.name for p in shipped.joinpath("train").iterdir() if p.name.endswith(".yaml"))
+    assert {"debug_cpu.yaml", "stage2_instruct.yaml"} <= set(recipes)
+    for name in recipes:
+        path = packaged_config(name.removesuffix(".yaml"))
+        assert path is not None and path.is_file(), name
+        cfg = load_config([name.removesuffix(".yaml")])
+        assert load_config([path]).to_dict() == cfg.to_dict(), name  # a path still works
         if cfg.train.deepspeed:
             assert Path(resolve_deepspeed(cfg.train.deepspeed)).exists(), cfg.train.deepspeed
-    for path in sorted((REPO / "configs" / "deepspeed").glob("*.json")):
-        assert Path(resolve_deepspeed(path.stem)).read_text() == path.read_text(), path.name
+    with pytest.raises(FileNotFoundError, match="neither a file nor a shipped name"):
+        load_config(["no_such_recipe"])
+    jsons = sorted(p.name for p in shipped.joinpath("deepspeed").iterdir() if p.name.endswith(".json"))
+    assert jsons == ["zero2.json", "zero2_offload.json", "zero3.json"]
+    for name in jsons:
+        path = Path(resolve_deepspeed(name.removesuffix(".json")))
         ds = json.loads(path.read_text())
         assert ds["zero_optimization"]["stage"] in (2, 3)
         assert ds["train_micro_batch_size_per_gpu"] == "auto"
@@ -134,22 +145,23 @@ def test_agr_from_prior_and_frame_alignment(task):
 
 
 def test_prior_cache_is_a_prior_source(task, tmp_path):
-    pc = pytest.importorskip("emollama.data.prior_cache")
+    pc = pytest.importorskip("emollama.priors.cache")
     import numpy as np
 
-    from emollama.vision.towers import Preprocess
+    from emollama.model.towers import Preprocess
 
     recs = read_records(task / "train.jsonl")
     npz = build_prior_source("npz:priors", task)
     with pc.PriorCache(tmp_path / "cache", writable=True) as cache:
         for r in recs[:3]:
-            prior = npz.get(r["id"])
+            prior = npz.get(PriorRequest(r["id"]))
             crops = np.zeros((prior.num_frames, 16, 16, 3), np.uint8)
             cache.put(pc.EntryInfo(r["id"], "", "", 0), prior, crops=crops)
     src = build_prior_source("cache:cache", tmp_path, preprocess=Preprocess(size=32))
-    assert src.has(recs[0]["id"]) and not src.has(recs[5]["id"])
-    got = src.get(recs[0]["id"])
-    np.testing.assert_allclose(got.blendshapes, npz.get(recs[0]["id"]).blendshapes)
+    first = PriorRequest(recs[0]["id"])
+    assert src.has(first) and not src.has(PriorRequest(recs[5]["id"]))
+    got = src.get(first)
+    np.testing.assert_allclose(got.blendshapes, npz.get(first).blendshapes)
     assert tuple(got.crops.shape[1:]) == (3, 32, 32)
     ds = InstructionDataset(recs, task, src, on_missing="skip")
     assert len(ds) == 3 and ds.skipped["missing_prior"] == len(recs) - 3

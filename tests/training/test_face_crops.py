@@ -13,9 +13,9 @@ from PIL import Image
 from emollama.faces.align import CropConfig, crop_face, crop_region, landmarks_to_crop
 from emollama.faces.types import FaceBox, FaceResult
 from emollama.model.face_mining import pool_regions, region_boxes
+from emollama.model.transforms import preprocess_frame
 from emollama.training.collate import Collator, media_face_crops
 from emollama.training.data import Example
-from emollama.vision.transforms import preprocess_frame
 
 BOX = FaceBox(41.3, 22.7, 93.1, 80.4)  # a face in a 120 x 90 frame, not filling it
 
@@ -45,8 +45,8 @@ class _FakeAnalyzer:
 
 def _prepare(path, landmarks_px):
     """`emollama prepare`'s per-sample extraction (mediapipe path) with the fake analyzer."""
-    from emollama.data.prior_extract import CropPriorExtractor
-    from emollama.data.prior_keys import ExtractorSpec
+    from emollama.priors.extract import CropPriorExtractor
+    from emollama.priors.keys import ExtractorSpec
 
     ext = CropPriorExtractor.__new__(CropPriorExtractor)
     ext.spec, ext.delay = ExtractorSpec("mediapipe"), 0.0
@@ -65,10 +65,10 @@ def _pooled(model, crops: torch.Tensor, landmarks: np.ndarray) -> torch.Tensor:
 
 
 def test_training_pools_the_same_regions_as_eval_and_api(tiny_model, tiny_processor, tmp_path, rng):
-    pc = pytest.importorskip("emollama.data.prior_cache")
-    from emollama.analyze.media import load_image
-    from emollama.evaluation.inputs import _tower_crops
-    from emollama.faces.priors import prior_from_results
+    pc = pytest.importorskip("emollama.priors.cache")
+    from emollama.media.decode import load_image
+    from emollama.priors.from_faces import prior_from_results
+    from emollama.priors.providers import tower_crops
 
     pp = tiny_processor.preprocess
     path = tmp_path / "face.png"
@@ -83,7 +83,7 @@ def test_training_pools_the_same_regions_as_eval_and_api(tiny_model, tiny_proces
     train_prior = cache.get("k")  # what `data.priors: cache:DIR` yields with face_crops=media (no stored crops)
     assert train_prior.crops is None and train_prior.crop_boxes is not None
     # inference: eval cold (prepare's crops), eval cached (cache crops) and the API (analyzer results)
-    eval_cold = _tower_crops(res.crops, res.has_crop, pp)
+    eval_cold = tower_crops(res.crops, res.has_crop, pp)
     eval_cached = cache.get("k", preprocess=pp).crops
     region = crop_face(np.asarray(load_image(path)), BOX)[1]
     api = prior_from_results([FaceResult(box=BOX, landmarks=lm_px, crop=res.crops[0], crop_box=region)], pp)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from train_helpers import DEBUG, small_task
 
+from emollama.priors.source import build_prior_source
 from emollama.training.args import load_config
 from emollama.training.collate import Collator
 from emollama.training.data import InstructionDataset, read_records
 from emollama.training.lora import lm_linear_leaves
-from emollama.training.priors import build_prior_source
 from emollama.training.stages import STAGES, base_name, get_stage, log_trainable, never_used
 from emollama.training.trainer import build_base, prepare_model
 

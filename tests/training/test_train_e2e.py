@@ -70,9 +70,9 @@ def test_run_directory_contents(debug_run):
 
 
 def _eval_batch(processor, task):
+    from emollama.priors.source import build_prior_source
     from emollama.training.collate import Collator
     from emollama.training.data import InstructionDataset, read_records
-    from emollama.training.priors import build_prior_source
 
     ds = InstructionDataset(read_records(task / "eval.jsonl"), task, build_prior_source("npz:priors", task),
                             frames="uniform:4")

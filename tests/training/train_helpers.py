@@ -10,8 +10,10 @@ from pathlib import Path
 
 import torch
 
+from emollama.training.args import packaged_config
+
 REPO = Path(__file__).resolve().parents[2]
-DEBUG = str(REPO / "configs" / "train" / "debug_cpu.yaml")
+DEBUG = str(packaged_config("debug_cpu"))  # the shipped recipe file (package data)
 
 
 def small_task(out: Path, n_train: int = 64, n_eval: int = 20) -> Path:

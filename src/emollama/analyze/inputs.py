@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from emollama.analyze.media import media_kind
+from emollama.media.decode import media_kind
 
 logger = logging.getLogger(__name__)
 

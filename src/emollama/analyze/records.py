@@ -154,7 +154,7 @@ def add_coverage(rec: dict[str, Any], info, report) -> dict[str, Any]:
     ``video_truncated`` and a warning, since a cut file otherwise decodes as if it were a complete short clip.
 
     Args:
-        info / report: the reader's `VideoInfo` and `ReadReport` (`emollama.vision.video`).
+        info / report: the reader's `VideoInfo` and `ReadReport` (`emollama.media.video`).
     """
     first, last = report.first_time_s or 0.0, report.last_time_s or 0.0
     rec.update(frames_expected=report.expected, duration_s=_r(info.duration_s, 3),

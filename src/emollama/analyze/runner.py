@@ -14,13 +14,12 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emollama.analyze.inputs import Item
-from emollama.analyze.media import MediaError, load_image
 from emollama.analyze.paths import absolute, clean, output_name, path_text, unreadable
 from emollama.analyze.records import (
     add_coverage,
@@ -33,7 +32,12 @@ from emollama.analyze.records import (
 )
 from emollama.analyze.store import ResultStore
 from emollama.faces.detect import DEFAULT_MAX_FACES
-from emollama.vision.video import VideoError
+from emollama.faces.pipeline import FrameAnalyzer, MediaFaces, analyze_media
+from emollama.media.decode import MediaError, load_image
+from emollama.media.video import Frame, VideoError
+
+if TYPE_CHECKING:
+    from emollama.media.video import VideoReader
 
 logger = logging.getLogger(__name__)
 
@@ -124,12 +128,13 @@ class Runner:
     """Analyse items into a `ResultStore`.
 
     Args:
-        analyzer: object with ``analyze_image(rgb)`` and ``analyze_frame(rgb, timestamp_ms, frame_index)``.
+        analyzer: a `emollama.faces.pipeline.FrameAnalyzer` (``analyze_image`` / ``analyze_frame``), run through
+            `emollama.faces.pipeline.analyze_media`.
         options: `AnalyzeOptions`.
         annotate_dir / crops_dir: optional folders for annotated images / saved face crops.
     """
 
-    def __init__(self, analyzer, options: AnalyzeOptions, annotate_dir: Path | None = None,
+    def __init__(self, analyzer: FrameAnalyzer, options: AnalyzeOptions, annotate_dir: Path | None = None,
                  crops_dir: Path | None = None) -> None:
         self.analyzer = analyzer
         self.options = options
@@ -190,66 +195,42 @@ class Runner:
                                  fix="please report this with the file (or run with -vv for the traceback)")]
 
     def _image(self, path: Path) -> list[dict[str, Any]]:
-        rgb = load_image(path, self.options.max_pixels)
-        faces = self.analyzer.analyze_image(rgb)
-        size = (rgb.shape[1], rgb.shape[0])
+        frame = Frame(0, 0.0, load_image(path, self.options.max_pixels))
+        faces = analyze_media([frame], self.analyzer, video=False)
+        results = [t.results[0] for t in faces.tracks]
         if self.annotate_dir is not None:
             from emollama.analyze.annotate import annotate_image
 
-            annotate_image(rgb, faces, self.annotate_dir / output_name(path, "_annotated.jpg"))
+            annotate_image(frame.rgb, results, self.annotate_dir / output_name(path, "_annotated.jpg"))
         if self.crops_dir is not None:
-            self._save_crops(path, faces)
-        if not faces:
-            return [empty_record(source=path_text(path), media="image", image_size=size)]
-        o = self.options
-        return [face_record(f, source=path_text(path), media="image", face_index=i, image_size=size,
-                            landmarks=o.landmarks, blendshapes=o.blendshapes) for i, f in enumerate(faces)]
+            self._save_crops(path, results)
+        return image_records(faces, path_text(path), self.options)
 
     def _video(self, path: Path) -> list[dict[str, Any]]:
-        from emollama.faces.track import FaceTracker
-        from emollama.vision.video import VideoReader
+        from emollama.media.video import VideoReader
 
         reader = VideoReader(path)
-        tracker = FaceTracker(summarize=frame_summary)  # no crops or meshes kept: memory flat in video length
         writer = None
         if self.annotate_dir is not None:
             from emollama.analyze.annotate import VideoAnnotator
 
             writer = VideoAnnotator(self.annotate_dir / output_name(path, "_annotated.mp4"))
-        n, capped, last_ms, size = 0, 0, -1, (reader.info.width, reader.info.height)
-        if hasattr(self.analyzer, "reset_video"):  # a clip's results must not depend on the clip before it
-            self.analyzer.reset_video()
-        try:
-            for frame in prefetch(reader.iter_frames(self.options.video_sampling)):
-                last_ms = max(int(round(frame.time_s * 1000)), last_ms + 1)  # VIDEO mode: strictly increasing
-                faces = self.analyzer.analyze_frame(frame.rgb, last_ms, frame.index)
-                ids = tracker.update(faces, frame.index, frame.time_s)
-                capped += any((getattr(f, "meta", None) or {}).get("faces_found") for f in faces)
-                size = (frame.rgb.shape[1], frame.rgb.shape[0])
-                if writer is not None:
-                    writer.add(frame.rgb, faces, ids)
-                if self.crops_dir is not None:
-                    self._save_crops(path, faces, f"_f{frame.index:06d}")
-                n += 1
+
+        def on_frame(frame: Frame, faces: Sequence[Any], ids: Sequence[int]) -> None:
+            if writer is not None:
+                writer.add(frame.rgb, faces, ids)
+            if self.crops_dir is not None:
+                self._save_crops(path, faces, f"_f{frame.index:06d}")
+
+        try:  # no crops or meshes kept per track point: memory flat in video length
+            faces = analyze_media(prefetch(reader.iter_frames(self.options.video_sampling)), self.analyzer,
+                                  video=True, summarize=frame_summary, on_frame=on_frame)
         finally:
             if writer is not None:
                 writer.close()
-        if n == 0:
-            raise MediaError(path, "no frames decoded", fix="the video may be empty or truncated")
-        tracks = tracker.finish()
-        if not tracks:
-            return [add_coverage(empty_record(source=path_text(path), media="video", frames_sampled=n, image_size=size),
-                                 reader.info, reader.last_read)]
-        recs = [add_coverage(track_record(t, source=path_text(path), frames_sampled=n, image_size=size,
-                                          au_series=self.options.au_series), reader.info, reader.last_read)
-                for t in tracks]
-        if capped:
-            for r in recs:
-                flag_capped(r, f"more faces than max_faces in {capped} of {n} sampled frames; the smallest were "
-                               "dropped (raise --max-faces)")
-        return recs
+        return video_records(faces, path_text(path), self.options, reader)
 
-    def _save_crops(self, path: Path, faces: list, part: str = "") -> None:
+    def _save_crops(self, path: Path, faces: Sequence[Any], part: str = "") -> None:
         from PIL import Image
 
         self.crops_dir.mkdir(parents=True, exist_ok=True)
@@ -279,3 +260,37 @@ class Runner:
             conf = f" {r['confidence']:.2f}" if r.get("confidence") is not None else ""
             who = " ".join(x for x in ((r.get("gender") or {}).get("value"), (r.get("age") or {}).get("group")) if x)
             summary.rows.append((source, which, who, f"{r.get('label') or '?'}{conf}", r.get("explanation") or ""))
+
+
+def image_records(faces: MediaFaces, source: str, options: AnalyzeOptions) -> list[dict[str, Any]]:
+    """The records of one analysed photo: one 'face' record per face, or one 'no_face' record."""
+    size = faces.image_size
+    if not faces.tracks:
+        return [empty_record(source=source, media="image", image_size=size)]
+    return [face_record(t.results[0], source=source, media="image", face_index=i, image_size=size,
+                        landmarks=options.landmarks, blendshapes=options.blendshapes)
+            for i, t in enumerate(faces.tracks)]
+
+
+def video_records(faces: MediaFaces, source: str, options: AnalyzeOptions, reader: VideoReader
+                  ) -> list[dict[str, Any]]:
+    """The records of one analysed video: one 'track' record per face track, or one 'no_face' record; each says
+    how much of the clip ``reader`` (the `VideoReader` that decoded the frames) read.
+
+    Raises:
+        MediaError: no frame was decoded.
+    """
+    n, size = faces.frames_analysed, faces.image_size
+    if n == 0:
+        raise MediaError(source, "no frames decoded", fix="the video may be empty or truncated")
+    if not faces.tracks:
+        return [add_coverage(empty_record(source=source, media="video", frames_sampled=n, image_size=size),
+                             reader.info, reader.last_read)]
+    recs = [add_coverage(track_record(t.track, source=source, frames_sampled=n, image_size=size,
+                                      au_series=options.au_series), reader.info, reader.last_read)
+            for t in faces.tracks]
+    if faces.capped_frames:
+        for r in recs:
+            flag_capped(r, f"more faces than max_faces in {faces.capped_frames} of {n} sampled frames; the smallest "
+                           "were dropped (raise --max-faces)")
+    return recs

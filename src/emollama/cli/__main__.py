@@ -1,19 +1,24 @@
-"""`emollama` entry point: maps each subcommand to a module exposing HELP, add_arguments(parser), run(args).
+"""`emollama` entry point: maps each subcommand to a module exposing HELP, Options and run(opts).
 
-Command modules are imported lazily, so `emollama --help` stays fast and a heavy optional dependency of one
-command never breaks the others.
+``Options`` is the command's options dataclass, the only place its defaults are stated: its fields become the
+arguments (`emollama.cli.options`) and ``run`` gets an instance of it. A command with sub-actions of its own
+(assets, convert, datasets) instead exposes add_arguments(parser) and run(args: argparse.Namespace). Command
+modules are imported lazily, so a heavy optional dependency of one command never breaks the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
+from types import ModuleType
 
 from emollama import __version__
+from emollama.cli.options import add_dataclass_arguments, options_from_args
 
-# subcommand -> module; each module defines HELP: str, add_arguments(p), run(args) -> int
+# subcommand -> module; each module defines HELP: str and Options + run(opts) -> int (or add_arguments + run(args))
 COMMANDS: dict[str, str] = {
     "demo": "emollama.cli.demo",
     "show-config": "emollama.cli.show_config",
@@ -42,12 +47,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"emollama {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, modname in COMMANDS.items():
-        mod = importlib.import_module(modname)
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+    for name in COMMANDS:
+        add_command(sub, name)
     return parser
+
+
+def add_command(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``, added to ``sub``: arguments from the module's Options dataclass."""
+    mod = importlib.import_module(COMMANDS[name])
+    p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+    if hasattr(mod, "Options"):
+        add_dataclass_arguments(p, mod.Options)
+    else:
+        mod.add_arguments(p)
+    p.set_defaults(_run=functools.partial(_call, mod))
+    return p
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """Subcommand ``name``'s parser alone, built as `build_parser` builds it (tests compare its defaults)."""
+    return add_command(argparse.ArgumentParser(prog="emollama").add_subparsers(), name)
+
+
+def _call(mod: ModuleType, args: argparse.Namespace) -> int:
+    if hasattr(mod, "Options"):
+        return mod.run(options_from_args(mod.Options, args))
+    return mod.run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

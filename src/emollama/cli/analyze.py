@@ -3,61 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from emollama.analyze.runner import AnalyzeOptions
+from emollama.cli.options import arg
 from emollama.faces.expression import EXPRESSION_MODELS
 from emollama.faces.find import DEFAULT_MAX_FACES, FACE_MODES
 
 HELP = "analyze faces in images/videos/folders: box, AU cues, age/gender, expression and an explanation per face"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", help="image or video files, folders (searched recursively) or glob patterns")
-    p.add_argument("--out", type=Path, default=Path("emollama_results.jsonl"),
-                   help="results file, .jsonl or .csv (default emollama_results.jsonl); rerunning with the same "
-                        "file resumes: items already in it are skipped")
-    p.add_argument("--overwrite", action="store_true", help="start the results file again instead of resuming")
-    p.add_argument("--video-sampling", default="fps:2", metavar="POLICY",
-                   help="frames analysed per video: 'fps:F' (F frames per second of video), 'uniform:N' (N frames "
-                        "spread over the clip), 'peak:N' (N frames of strongest expression) or 'all'. "
-                        "Default fps:2: enough to follow expression changes and track faces at bounded cost")
-    p.add_argument("--backend", default="mediapipe", choices=["mediapipe", "synthetic"],
-                   help="face analysis backend (default mediapipe; 'synthetic' is a dependency-free stand-in for "
-                        "tests that does NOT detect faces)")
-    p.add_argument("--annotate", type=Path, metavar="DIR",
-                   help="write copies of images (and an mp4 of sampled video frames) with boxes and labels, named "
-                        "<stem>_annotated-<tag>: the tag (a hash of the input's path) keeps same-named inputs apart")
-    p.add_argument("--save-crops", type=Path, metavar="DIR",
-                   help="save each face crop as a PNG, <stem>_face<i>-<tag>.png (videos: <stem>_f<frame>_face<i>-...)")
-    p.add_argument("--landmarks", action="store_true", help="include the 478 landmarks (pixels) in each record")
-    p.add_argument("--blendshapes", action="store_true", help="include the 52 blendshape scores in each record")
-    p.add_argument("--au-series", action="store_true", help="videos: include per-frame AU values of each track")
-    p.add_argument("--max-faces", type=_positive, default=DEFAULT_MAX_FACES, metavar="N",
-                   help=f"analyse at most N faces per photo / video frame, the largest (default {DEFAULT_MAX_FACES}); "
-                        "a record whose photo had more says so (faces_truncated, warnings)")
-    p.add_argument("--faces", default="auto", choices=FACE_MODES,
-                   help="which faces: 'auto' (default) detects, and treats a small image (longer side <= 160 px, "
-                        "e.g. a 48x48 dataset crop) in which nothing is found as one face; 'detect' never does; "
-                        "'whole-image' treats every image as one already-cropped face. Such faces have "
-                        "detector 'whole-image' in the records")
-    p.add_argument("--expression", default="emonet", choices=EXPRESSION_MODELS,
-                   help="expression model: 'emonet' (default; learned on FER2013, calibrated, see "
-                        "docs/expression_model.md) or 'mini-xception' (the 2017 model with hand-written AU fusion "
-                        "rules, kept as a baseline for comparison)")
-    p.add_argument("--max-pixels", type=int, default=100_000_000,
-                   help="refuse images larger than this many pixels, checked on the header before decoding "
-                        "(decompression-bomb guard; also Pillow's limit; default 100M)")
-    p.add_argument("--json", action="store_true", help="print the records as JSON lines instead of a table")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_verbose_argument(p)
-
-
-def add_verbose_argument(p: argparse.ArgumentParser) -> None:
-    """``--verbose``, shared with `emollama demo` (dest ``native_logs``: the top-level ``-v`` owns ``verbose``)."""
-    p.add_argument("--verbose", dest="native_logs", action="store_true",
-                   help="also show the face libraries' native log lines (MediaPipe, TFLite, XNNPACK start-up "
-                        "messages) on stderr; hidden by default")
+_LIB = AnalyzeOptions()  # the analyzer's options: the one statement of their defaults
 
 
 def _positive(text: str) -> int:
@@ -67,7 +24,67 @@ def _positive(text: str) -> int:
     return n
 
 
-def _analyzer(backend: str, max_faces: int = DEFAULT_MAX_FACES, faces: str = "auto", expression: str = "emonet"):
+def verbose_field() -> bool:
+    """``--verbose``, shared with `emollama demo` (dest ``native_logs``: the top-level ``-v`` owns ``verbose``)."""
+    return arg(False, flag="--verbose",
+               help="also show the face libraries' native log lines (MediaPipe, TFLite, XNNPACK start-up "
+                    "messages) on stderr; hidden by default")
+
+
+@dataclass(kw_only=True)
+class Options:
+    """`emollama analyze` options; the analyzer's own ones default to `AnalyzeOptions`."""
+
+    paths: list[str] = arg(positional=True, nargs="+",
+                           help="image or video files, folders (searched recursively) or glob patterns")
+    out: Path = arg(Path("emollama_results.jsonl"),
+                    help="results file, .jsonl or .csv (default {default}); rerunning with the same "
+                         "file resumes: items already in it are skipped")
+    overwrite: bool = arg(False, help="start the results file again instead of resuming")
+    video_sampling: str = arg(_LIB.video_sampling, metavar="POLICY",
+                              help="frames analysed per video: 'fps:F' (F frames per second of video), 'uniform:N' "
+                                   "(N frames spread over the clip), 'peak:N' (N frames of strongest expression) or "
+                                   "'all'. Default {default}: enough to follow expression changes and track faces "
+                                   "at bounded cost")
+    backend: str = arg(_LIB.backend, choices=["mediapipe", "synthetic"],
+                       help="face analysis backend (default {default}; 'synthetic' is a dependency-free stand-in "
+                            "for tests that does NOT detect faces)")
+    annotate: Path | None = arg(None, metavar="DIR",
+                                help="write copies of images (and an mp4 of sampled video frames) with boxes and "
+                                     "labels, named <stem>_annotated-<tag>: the tag (a hash of the input's path) "
+                                     "keeps same-named inputs apart")
+    save_crops: Path | None = arg(None, metavar="DIR",
+                                  help="save each face crop as a PNG, <stem>_face<i>-<tag>.png (videos: "
+                                       "<stem>_f<frame>_face<i>-...)")
+    landmarks: bool = arg(_LIB.landmarks, help="include the 478 landmarks (pixels) in each record")
+    blendshapes: bool = arg(_LIB.blendshapes, help="include the 52 blendshape scores in each record")
+    au_series: bool = arg(_LIB.au_series, help="videos: include per-frame AU values of each track")
+    max_faces: int = arg(_LIB.max_faces, type=_positive, metavar="N",
+                         help="analyse at most N faces per photo / video frame, the largest (default {default}); "
+                              "a record whose photo had more says so (faces_truncated, warnings)")
+    faces: str = arg(_LIB.faces, choices=FACE_MODES,
+                     help="which faces: 'auto' (default) detects, and treats a small image (longer side <= 160 px, "
+                          "e.g. a 48x48 dataset crop) in which nothing is found as one face; 'detect' never does; "
+                          "'whole-image' treats every image as one already-cropped face. Such faces have "
+                          "detector 'whole-image' in the records")
+    expression: str = arg(_LIB.expression, choices=EXPRESSION_MODELS,
+                          help="expression model: 'emonet' (default; learned on FER2013, calibrated, see "
+                               "docs/expression_model.md) or 'mini-xception' (the 2017 model with hand-written AU "
+                               "fusion rules, kept as a baseline for comparison)")
+    max_pixels: int = arg(_LIB.max_pixels, show=lambda v: f"{v / 1e6:g}M",
+                          help="refuse images larger than this many pixels, checked on the header before decoding "
+                               "(decompression-bomb guard; also Pillow's limit; default {default})")
+    json: bool = arg(False, help="print the records as JSON lines instead of a table")
+    no_progress: bool = arg(False, help="hide the progress bar")
+    native_logs: bool = verbose_field()
+
+    def analyzer_options(self) -> AnalyzeOptions:
+        """The options that change the records (their hash guards a resumed results file)."""
+        return AnalyzeOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(AnalyzeOptions)})
+
+
+def _analyzer(backend: str, max_faces: int = DEFAULT_MAX_FACES, faces: str = _LIB.faces,
+              expression: str = _LIB.expression):
     if backend == "synthetic":
         from emollama.analyze.synthetic import SyntheticAnalyzer
 
@@ -79,51 +96,50 @@ def _analyzer(backend: str, max_faces: int = DEFAULT_MAX_FACES, faces: str = "au
                                    expression_model=expression))
 
 
-def run(args: argparse.Namespace) -> int:
-    if not getattr(args, "native_logs", False):
-        return _run(args)
+def run(opts: Options) -> int:
+    """Analyze ``opts.paths`` into ``opts.out``; 0, 1 (nothing to analyze) or 3 (some items failed)."""
+    if not opts.native_logs:
+        return _run(opts)
     from emollama.faces._quiet import show_native_logs
 
     previous = show_native_logs(True)
     try:
-        return _run(args)
+        return _run(opts)
     finally:
         show_native_logs(previous)  # in-process callers (tests, demo) get the default back
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(opts: Options) -> int:
     from emollama.analyze.inputs import Item, expand_inputs
-    from emollama.analyze.media import media_kind
-    from emollama.analyze.runner import AnalyzeOptions, Runner
+    from emollama.analyze.runner import Runner
     from emollama.analyze.store import ResultStore
-    from emollama.vision.sampling import parse_policy
+    from emollama.media.decode import media_kind
+    from emollama.media.sampling import parse_policy
 
-    parse_policy(args.video_sampling)  # fail before any work on a typo
-    exp = expand_inputs(args.paths)
+    parse_policy(opts.video_sampling)  # fail before any work on a typo
+    exp = expand_inputs(opts.paths)
     # a path or pattern that leads to no file still gets its (error) record: every input named is accounted for
     items = exp.items + [Item(Path(m), media_kind(Path(m))) for m in exp.missing]
     if not items:
         print("emollama analyze: nothing to analyze", file=sys.stderr)
         return 1
-    opts = AnalyzeOptions(backend=args.backend, video_sampling=args.video_sampling, max_pixels=args.max_pixels,
-                          landmarks=args.landmarks, blendshapes=args.blendshapes, au_series=args.au_series,
-                          max_faces=args.max_faces, faces=args.faces, expression=args.expression)
-    if args.overwrite and args.out.exists():
-        args.out.unlink()
-    analyzer = _analyzer(args.backend, args.max_faces, args.faces, args.expression)
-    runner = Runner(analyzer, opts, annotate_dir=args.annotate, crops_dir=args.save_crops)
-    progress = not args.no_progress and sys.stderr.isatty()
-    with ResultStore(args.out, opts.digest()) as store:
-        before = args.out.stat().st_size  # measured after a torn tail was dropped: --json prints from here
+    lib = opts.analyzer_options()
+    if opts.overwrite and opts.out.exists():
+        opts.out.unlink()
+    analyzer = _analyzer(opts.backend, opts.max_faces, opts.faces, opts.expression)
+    runner = Runner(analyzer, lib, annotate_dir=opts.annotate, crops_dir=opts.save_crops)
+    progress = not opts.no_progress and sys.stderr.isatty()
+    with ResultStore(opts.out, lib.digest()) as store:
+        before = opts.out.stat().st_size  # measured after a torn tail was dropped: --json prints from here
         summary = runner.run(items, store, progress=progress)
     if hasattr(analyzer, "close"):
         analyzer.close()
-    if args.json:
-        with open(args.out, encoding="utf-8") as fh:
-            fh.seek(before if args.out.suffix != ".csv" else 0)
-            sys.stdout.write(fh.read() if args.out.suffix != ".csv" else "")
+    if opts.json:
+        with open(opts.out, encoding="utf-8") as fh:
+            fh.seek(before if opts.out.suffix != ".csv" else 0)
+            sys.stdout.write(fh.read() if opts.out.suffix != ".csv" else "")
         return 0 if not summary.errors else 3
-    _print_table(summary, args.out)
+    _print_table(summary, opts.out)
     return 0 if not summary.errors else 3
 
 

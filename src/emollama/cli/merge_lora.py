@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+
+from emollama.cli.options import arg
 
 HELP = "merge a training checkpoint (LoRA adapter + trainables) into a model dir loadable without peft"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", metavar="CKPT", help="RUN_DIR/final or RUN_DIR/checkpoint-N written by emollama train")
-    p.add_argument("out", metavar="OUT", help="output model directory (new or empty)")
+@dataclass(kw_only=True)
+class Options:
+    """`emollama merge-lora` options."""
+
+    checkpoint: str = arg(positional=True, metavar="CKPT",
+                          help="RUN_DIR/final or RUN_DIR/checkpoint-N written by emollama train")
+    out: str = arg(positional=True, metavar="OUT", help="output model directory (new or empty)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
+    """Merge ``opts.checkpoint`` into the model directory ``opts.out``."""
     from emollama.training.merge import merge_checkpoint
 
-    out = merge_checkpoint(args.checkpoint, args.out)
+    out = merge_checkpoint(opts.checkpoint, opts.out)
     print(f"merged model written to {out} (load with emollama.model.checkpoint.load_pretrained)")
     return 0

@@ -2,47 +2,55 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
+
+from emollama.analyze.runner import AnalyzeOptions
+from emollama.cli.options import arg
+from emollama.media.sampling import DEFAULT_POLICY
 
 HELP = "answer a question about each face in a photo or video with an EMO-LLaMA model directory"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("media", type=Path, help="a photo or a video file")
-    p.add_argument("--model", required=True,
-                   help="emollama model directory (save_pretrained / `emollama convert` / `merge-lora` output)")
-    p.add_argument("--question", default=None,
-                   help="question about the face (default: what is the facial expression of the person?)")
-    p.add_argument("--faces", choices=["all", "largest"], default="all", help="answer for every face or the largest")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap in tokens (default 64)")
-    p.add_argument("--video-sampling", default="uniform:8", metavar="POLICY",
-                   help="frames per video: uniform:N | fps:F | peak:N | all (default uniform:8, the MLLM default)")
-    p.add_argument("--backend", choices=["mediapipe", "synthetic"], default="mediapipe",
-                   help="face analyzer that finds faces and computes the priors (synthetic: tests only)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per face instead of text")
+@dataclass(kw_only=True)
+class Options:
+    """`emollama predict` options."""
+
+    media: Path = arg(positional=True, help="a photo or a video file")
+    model: str = arg(help="emollama model directory (save_pretrained / `emollama convert` / `merge-lora` output)")
+    question: str | None = arg(None, help="question about the face (default: what is the facial expression of the "
+                                          "person?)")
+    faces: str = arg("all", choices=["all", "largest"], help="answer for every face or the largest")
+    max_new_tokens: int = arg(64, help="answer length cap in tokens (default {default})")
+    video_sampling: str = arg(DEFAULT_POLICY, metavar="POLICY",
+                              help="frames per video: uniform:N | fps:F | peak:N | all (default {default}, the MLLM "
+                                   "default)")
+    backend: str = arg(AnalyzeOptions().backend, choices=["mediapipe", "synthetic"],
+                       help="face analyzer that finds faces and computes the priors (synthetic: tests only)")
+    device: str = arg("cpu", help="torch device (default {default})")
+    json: bool = arg(False, help="print one JSON object per face instead of text")
 
 
-def run(args: argparse.Namespace) -> int:
-    from emollama.analyze.media import media_kind
+def run(opts: Options) -> int:
+    """Answer ``opts.question`` for each face in ``opts.media``; prints one block (or JSON line) per face."""
     from emollama.api import Analyzer, EmoLlama
+    from emollama.media.decode import media_kind
 
-    if not args.media.exists():
-        raise FileNotFoundError(f"{args.media}: no such file")
-    kind = media_kind(args.media)
+    if not opts.media.exists():
+        raise FileNotFoundError(f"{opts.media}: no such file")
+    kind = media_kind(opts.media)
     if kind is None:
-        raise ValueError(f"{args.media}: not an image or video extension; pass a .jpg/.png/... or .mp4/.mov/...")
-    analyzer = Analyzer(args.backend, video_sampling=args.video_sampling)
-    llm = EmoLlama.from_pretrained(args.model, device=args.device, analyzer=analyzer,
-                                   max_new_tokens=args.max_new_tokens)
-    preds = llm.predict(**{kind: args.media}, question=args.question, faces=args.faces)
+        raise ValueError(f"{opts.media}: not an image or video extension; pass a .jpg/.png/... or .mp4/.mov/...")
+    analyzer = Analyzer(opts.backend, video_sampling=opts.video_sampling)
+    llm = EmoLlama.from_pretrained(opts.model, device=opts.device, analyzer=analyzer,
+                                   max_new_tokens=opts.max_new_tokens)
+    preds = llm.predict(**{kind: opts.media}, question=opts.question, faces=opts.faces)
     if not preds:
-        print(f"{args.media}: no face found")
+        print(f"{opts.media}: no face found")
         return 0
     for pr in preds:
-        if args.json:
+        if opts.json:
             print(json.dumps(pr.to_dict(), ensure_ascii=False))
             continue
         where = f"track {pr.track_id}" if pr.track_id is not None else f"face {pr.face_index}"

@@ -10,15 +10,17 @@ CSV columns (header names are matched case-insensitively; override with --id-col
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emollama import __version__
-from emollama.evaluation.parse import POLICIES, AnswerParser, dataset_classes, load_vocabulary, resolve_label
+from emollama.cli.options import arg
+from emollama.data.benchmarks import dataset_classes
+from emollama.faces.contract import POLICIES, AnswerParser, load_vocabulary, resolve_label
 
 if TYPE_CHECKING:
     from emollama.evaluation.report import Report
@@ -31,25 +33,29 @@ TRUTH_COLUMNS = ("label", "ground_truth", "truth", "gt", "target", "emotion")
 ANSWER_COLUMNS = ("answer", "raw_answer", "response", "prediction", "output", "text")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("predictions", type=Path, help="CSV with id, ground-truth and answer columns (docs/evaluation.md)")
-    p.add_argument("--dataset", required=True, help="benchmark name (rafdb, affectnet7, affectnet8, ferplus, dfew, "
-                   "ferv39k, mafw) or any name together with --classes")
-    p.add_argument("--classes", help="comma-separated class list in index order; overrides the built-in list")
-    p.add_argument("--policy", choices=POLICIES, default="strict",
-                   help="strict: exactly one class must be mentioned; first: first mention wins (ranked lists)")
-    p.add_argument("--fold-column", help="column holding the fold; default: 'fold' if the CSV has it")
-    p.add_argument("--group-column", action="append", default=[], metavar="COL",
-                   help="also break metrics down by this column, e.g. gender (repeatable)")
-    p.add_argument("--id-column", help=f"sample-id column (default: first of {', '.join(ID_COLUMNS)})")
-    p.add_argument("--truth-column", help=f"ground-truth column (default: first of {', '.join(TRUTH_COLUMNS)})")
-    p.add_argument("--answer-column", help=f"answer column (default: first of {', '.join(ANSWER_COLUMNS)})")
-    p.add_argument("--one-based", action="store_true", help="integer ground-truth ids start at 1, not 0")
-    p.add_argument("--prompt-template", help="prompt template id used to produce the answers (recorded only)")
-    p.add_argument("--prompt-seed", type=int, help="seed used to produce the answers (recorded only)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0 = none)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--out", type=Path, help="output directory (default: <csv stem>_report next to the CSV)")
+@dataclass(kw_only=True)
+class Options:
+    """`emollama score` options."""
+
+    predictions: Path = arg(positional=True, help="CSV with id, ground-truth and answer columns "
+                                                  "(docs/evaluation.md)")
+    dataset: str = arg(help="benchmark name (rafdb, affectnet7, affectnet8, ferplus, dfew, ferv39k, mafw) or any "
+                            "name together with --classes")
+    classes: str | None = arg(None, help="comma-separated class list in index order; overrides the built-in list")
+    policy: str = arg("strict", choices=POLICIES,
+                      help="strict: exactly one class must be mentioned; first: first mention wins (ranked lists)")
+    fold_column: str | None = arg(None, help="column holding the fold; default: 'fold' if the CSV has it")
+    group_column: list[str] = arg(default_factory=list, metavar="COL",
+                                  help="also break metrics down by this column, e.g. gender (repeatable)")
+    id_column: str | None = arg(None, help=f"sample-id column (default: first of {', '.join(ID_COLUMNS)})")
+    truth_column: str | None = arg(None, help=f"ground-truth column (default: first of {', '.join(TRUTH_COLUMNS)})")
+    answer_column: str | None = arg(None, help=f"answer column (default: first of {', '.join(ANSWER_COLUMNS)})")
+    one_based: bool = arg(False, help="integer ground-truth ids start at 1, not 0")
+    prompt_template: str | None = arg(None, help="prompt template id used to produce the answers (recorded only)")
+    prompt_seed: int | None = arg(None, help="seed used to produce the answers (recorded only)")
+    n_boot: int = arg(1000, help="bootstrap resamples for the 95%% CIs (0 = none)")
+    seed: int = arg(0, help="bootstrap seed (default {default})")
+    out: Path | None = arg(None, help="output directory (default: <csv stem>_report next to the CSV)")
 
 
 def _column(header: list[str], wanted: str | None, defaults: tuple[str, ...], role: str, path: Path) -> str:
@@ -124,18 +130,19 @@ def score_csv(path: Path, *, dataset: str, classes: list[str] | None = None, pol
                         n_boot=n_boot, seed=seed)
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.predictions.is_file():
-        raise FileNotFoundError(f"predictions file {str(args.predictions)!r} does not exist")
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+def run(opts: Options) -> int:
+    """Score ``opts.predictions``, save the report files and print the Markdown report."""
+    if not opts.predictions.is_file():
+        raise FileNotFoundError(f"predictions file {str(opts.predictions)!r} does not exist")
+    classes = [c.strip() for c in opts.classes.split(",") if c.strip()] if opts.classes else None
     report = score_csv(
-        args.predictions, dataset=args.dataset, classes=classes, policy=args.policy, fold_column=args.fold_column,
-        group_columns=args.group_column, one_based=args.one_based, n_boot=args.n_boot, seed=args.seed,
-        columns={"id": args.id_column, "truth": args.truth_column, "answer": args.answer_column},
-        provenance={"prompt_template": args.prompt_template, "prompt_seed": args.prompt_seed,
-                    "one_based_ids": args.one_based},
+        opts.predictions, dataset=opts.dataset, classes=classes, policy=opts.policy, fold_column=opts.fold_column,
+        group_columns=opts.group_column, one_based=opts.one_based, n_boot=opts.n_boot, seed=opts.seed,
+        columns={"id": opts.id_column, "truth": opts.truth_column, "answer": opts.answer_column},
+        provenance={"prompt_template": opts.prompt_template, "prompt_seed": opts.prompt_seed,
+                    "one_based_ids": opts.one_based},
     )
-    out = args.out or args.predictions.with_name(args.predictions.stem + "_report")
+    out = opts.out or opts.predictions.with_name(opts.predictions.stem + "_report")
     paths = report.save(out)
     print(paths["md"].read_text(encoding="utf-8"), end="")
     print("\nwrote " + ", ".join(str(p) for p in paths.values()))

@@ -6,24 +6,30 @@ Single process: `emollama train --config debug_cpu --out runs/debug`. Multi-proc
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
+
+from emollama.cli.options import arg
 
 HELP = "train a stage (align / instruct / full) from a YAML recipe; DDP / DeepSpeed via torchrun or accelerate"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", action="append", default=[], metavar="YAML",
-                   help="training recipe: a YAML path or a shipped name (debug_cpu, stage2_instruct); repeatable, "
-                        "merged in order")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="dotted override, e.g. --set train.max_steps=4 --set lora.r=16 (repeatable)")
-    p.add_argument("--out", metavar="DIR", help="run directory (overrides train.output_dir)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the newest complete checkpoint-N in the run directory (fresh start if none)")
+@dataclass(kw_only=True)
+class Options:
+    """`emollama train` options."""
+
+    config: list[str] = arg(default_factory=list, metavar="YAML",
+                            help="training recipe: a YAML path or a shipped name (debug_cpu, stage2_instruct); "
+                                 "repeatable, merged in order")
+    overrides: list[str] = arg(default_factory=list, flag="--set", metavar="KEY=VALUE",
+                               help="dotted override, e.g. --set train.max_steps=4 --set lora.r=16 (repeatable)")
+    out: str | None = arg(None, metavar="DIR", help="run directory (overrides train.output_dir)")
+    resume: bool = arg(False, help="continue from the newest complete checkpoint-N in the run directory (fresh "
+                                   "start if none)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
+    """Run the training recipe; rank 0 prints the run summary."""
     import importlib.util
 
     if importlib.util.find_spec("accelerate") is None:  # transformers.Trainer needs it; peft normally pulls it in
@@ -31,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from emollama.training.args import load_config
     from emollama.training.trainer import run_training
 
-    cfg = load_config(args.config, args.overrides)
-    if args.out:
-        cfg.train.output_dir = args.out
-    summary = run_training(cfg, resume=args.resume)
+    cfg = load_config(opts.config, opts.overrides)
+    if opts.out:
+        cfg.train.output_dir = opts.out
+    summary = run_training(cfg, resume=opts.resume)
     if summary.get("process_index", 0) != 0:  # under torchrun only rank 0 reports
         return 0
     print(json.dumps({k: summary[k] for k in ("run_dir", "global_step", "train_loss", "final") if k in summary}))

@@ -5,36 +5,15 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from emollama.cli.options import arg
+from emollama.training.expression.loop import LoopConfig
+from emollama.training.expression.run import ExpressionRecipe
+
 HELP = "train the analyzer's learned expression model on FER2013 (CPU, resumable after kill -9)"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from emollama.training.expression.loop import LoopConfig
-    from emollama.training.expression.run import ExpressionRecipe
-
-    d, r = LoopConfig(), ExpressionRecipe(root=Path("."))
-    p.add_argument("--root", required=True, metavar="DIR",
-                   help="FER2013: folder with train/ and test/, with fer2013.csv, or with the .tar.gz")
-    p.add_argument("--out", default=str(r.out), metavar="DIR",
-                   help=f"run folder: crops cache, checkpoint.pt, metrics.jsonl, weights (default {r.out}); "
-                        "rerun the same command to resume")
-    p.add_argument("--export", metavar="FILE", help="also copy the final weights here, e.g. "
-                   "src/emollama/resources/expression/emonet_fer2013.safetensors to ship them")
-    p.add_argument("--epochs", type=_at_least_one, default=d.epochs,
-                   help=f"passes over the training crops (default {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per step (default {d.batch_size})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate of the one-cycle schedule "
-                                                          f"(default {d.lr})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for the split, order and augmentation "
-                                                            f"(default {d.seed})")
-    p.add_argument("--val-fraction", type=_fraction, default=r.val_fraction,
-                   help=f"share of train held out to pick the epoch and fit the temperature (default {r.val_fraction})")
-    p.add_argument("--threads", type=int, default=d.threads, help=f"torch threads for training (default {d.threads})")
-    p.add_argument("--workers", type=int, default=r.workers, help=f"processes for the cropping pass "
-                                                                  f"(default {r.workers})")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+_LOOP, _RECIPE = LoopConfig(), ExpressionRecipe(root=Path("."))  # the shipped recipe: the one place of its defaults
 
 
 def _at_least_one(text: str) -> int:
@@ -52,16 +31,38 @@ def _fraction(text: str) -> float:
     return x
 
 
-def run(args: argparse.Namespace) -> int:
-    from emollama.training.expression.loop import LoopConfig
-    from emollama.training.expression.run import ExpressionRecipe, run_recipe
+@dataclass(kw_only=True)
+class Options:
+    """`emollama train-expression` options; defaults are the shipped recipe's (`ExpressionRecipe`, `LoopConfig`)."""
 
-    loop = LoopConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      threads=args.threads)
+    root: str = arg(metavar="DIR", help="FER2013: folder with train/ and test/, with fer2013.csv, or with the .tar.gz")
+    out: str = arg(str(_RECIPE.out), metavar="DIR",
+                   help="run folder: crops cache, checkpoint.pt, metrics.jsonl, weights (default {default}); "
+                        "rerun the same command to resume")
+    export: str | None = arg(None, metavar="FILE", help="also copy the final weights here, e.g. "
+                             "src/emollama/resources/expression/emonet_fer2013.safetensors to ship them")
+    epochs: int = arg(_LOOP.epochs, type=_at_least_one, help="passes over the training crops (default {default})")
+    batch_size: int = arg(_LOOP.batch_size, help="images per step (default {default})")
+    lr: float = arg(_LOOP.lr, help="peak learning rate of the one-cycle schedule (default {default})")
+    seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
+    val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
+                              help="share of train held out to pick the epoch and fit the temperature "
+                                   "(default {default})")
+    threads: int = arg(_LOOP.threads, help="torch threads for training (default {default})")
+    workers: int = arg(_RECIPE.workers, help="processes for the cropping pass (default {default})")
+    no_progress: bool = arg(False, help="no progress bars (logs only)")
+
+
+def run(opts: Options) -> int:
+    """Train (or resume) the expression model and print its held-out metrics."""
+    from emollama.training.expression.run import run_recipe
+
+    loop = LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed,
+                      threads=opts.threads)
     command = "emollama " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
-    recipe = ExpressionRecipe(Path(args.root), Path(args.out), args.val_fraction, args.workers,
-                              Path(args.export) if args.export else None, command, loop)
-    s = run_recipe(recipe, progress=not args.no_progress)
+    recipe = ExpressionRecipe(Path(opts.root), Path(opts.out), opts.val_fraction, opts.workers,
+                              Path(opts.export) if opts.export else None, command, loop)
+    s = run_recipe(recipe, progress=not opts.no_progress)
     m = s["metrics"]
     print(f"weights: {s['weights']}" + (f" (copied to {s['export']})" if s["export"] else ""))
     for split in ("val", "publictest"):
@@ -70,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
                   f"(before temperature scaling {m[split]['ece_raw']:.4f}), n={m[split]['n']}")
     sec = s["seconds"]
     print(f"temperature {m['temperature']}; training {sec['training_all_epochs'] / 60:.1f} min over all epochs, "
-          f"this call {sec['this_call']:.0f} s; summary in {Path(args.out)}/summary.json")
+          f"this call {sec['this_call']:.0f} s; summary in {Path(opts.out)}/summary.json")
     return 0

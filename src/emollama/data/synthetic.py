@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from emollama.model.face_inputs import FacePrior
+from emollama.faces.contract import FacePrior
 
 SYNTHETIC_CLASSES = ("happiness", "sadness", "surprise", "anger", "neutral")
 # (mouth curve, mouth open, brow raise, brow slant) per class; sign conventions in image space

@@ -2,7 +2,8 @@
 
 A backend turns a batch of items into one raw row per (item, mode): ``score`` rows hold per-class log-likelihoods
 and probabilities, ``generate`` rows the raw answer text. Parsing and metrics happen later, in the runner, so a
-changed parse policy never needs the model again. Face priors and media loading live in `evaluation.inputs`.
+changed parse policy never needs the model again. Media loading lives in `evaluation.inputs`; face priors come
+from a `emollama.priors.source.PriorSource`, the protocol training reads them through too.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import torch
 
 from emollama.constants import FACE_TOKEN, IMAGE_TOKEN, VIDEO_TOKEN
 from emollama.data.benchmarks.base import Sample
-from emollama.evaluation.inputs import DecodedMedia, PriorProvider, predicted_agr
-from emollama.evaluation.parse import load_vocabulary
+from emollama.evaluation.inputs import DecodedMedia
 from emollama.evaluation.scoring import answer_token_ids
-from emollama.model.face_inputs import agr_from_prior
+from emollama.faces.contract import load_vocabulary
+from emollama.priors.agr import agr_from_prior, predicted_agr
+from emollama.priors.source import PriorRequest, PriorSource
 
 logger = logging.getLogger(__name__)
 MODES = ("score", "generate")
@@ -147,7 +149,7 @@ class LocalBackend:
 
     modes = MODES
 
-    def __init__(self, model, processor, priors: PriorProvider, *, model_id: str, canonical: Sequence[str],
+    def __init__(self, model, processor, priors: PriorSource, *, model_id: str, canonical: Sequence[str],
                  max_new_tokens: int = 16, max_synonyms: int = 1, frames: str | None = None,
                  media: DecodedMedia | None = None, agr: bool = True) -> None:
         self.model, self.processor, self.priors = model, processor, priors
@@ -170,7 +172,7 @@ class LocalBackend:
         media, faces, agrs, groups = [], [], [], []
         for it in items:
             m = self.media.load(it.sample, self.frames)
-            prior = self.priors.get(it.sample, m)
+            prior = self.priors.get(PriorRequest.for_sample(it.sample))
             media.append(m)
             faces.append([prior] if prior is not None else [])
             agrs.append(agr_from_prior(prior) if self.agr else None)

@@ -1,7 +1,8 @@
 """Renderers for a ``Report``: Markdown summary, per-sample CSV and a confusion-matrix PNG (raw and normalised).
 
 Kept apart from report.py so the data model stays small; matplotlib is imported only inside ``write_png`` and
-only through the object-oriented API (no pyplot, no global backend switch).
+only through the object-oriented API (no pyplot, no global backend switch). Imports go one way: report.py uses
+this module to save, and the renderers read a report through the ``RenderableReport`` protocol below.
 """
 
 from __future__ import annotations
@@ -10,15 +11,47 @@ import csv
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from emollama.evaluation.report import Report
-
 logger = logging.getLogger(__name__)
 _MAX_LISTED = 20  # unparseable answers shown in the Markdown; the JSON and CSV always hold all of them
+
+
+class RenderedRecord(Protocol):
+    """The fields of a ``report.SampleRecord`` that the renderers read."""
+
+    id: str
+    truth: int
+    answer: str
+    pred: int
+    status: str
+    matched: str | None
+    fold: str | None
+    groups: dict[str, str]
+
+
+class RenderableReport(Protocol):
+    """What the renderers read from a ``report.Report`` (structural, so this module never imports report.py)."""
+
+    dataset: str
+    classes: list[str]
+    policy: str
+    metrics: dict[str, Any]
+    pooled: dict[str, Any] | None
+    folds: dict[str, Any] | None
+    breakdowns: dict[str, dict[str, Any]]
+    confusion: list[list[int]]
+    provenance: dict[str, Any]
+
+    @property
+    def records(self) -> Sequence[RenderedRecord]: ...
+
+    @property
+    def unparseable(self) -> Sequence[RenderedRecord]: ...
+
+    def status_counts(self) -> dict[str, int]: ...
 
 
 def _pct(x: float | None) -> str:
@@ -34,7 +67,7 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: RenderableReport) -> str:
     """Human-readable summary: headline with CIs, unparseable count, folds, per-class recall, confusion, groups."""
     r, n = report, len(report.records)
     prov = r.provenance
@@ -85,7 +118,7 @@ def to_markdown(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_csv(report: Report, path: str | Path) -> Path:
+def write_csv(report: RenderableReport, path: str | Path) -> Path:
     """One row per sample: id, fold, truth, prediction (index and name), status, matched words, correct, answer."""
     path = Path(path)
     groups = sorted({g for s in report.records for g in s.groups})
@@ -100,7 +133,7 @@ def write_csv(report: Report, path: str | Path) -> Path:
     return path
 
 
-def write_png(report: Report, path: str | Path) -> Path | None:
+def write_png(report: RenderableReport, path: str | Path) -> Path | None:
     """Raw and row-normalised confusion matrices side by side; None (logged) if matplotlib is missing."""
     k = len(report.classes)
     return confusion_png(np.array(report.confusion, dtype=np.int64).reshape(k, k + 1), report.classes,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from emollama.evaluation import metrics as M
+from emollama.evaluation import render
 
 FORMAT_VERSION = "emollama-report/1"
 
@@ -92,8 +93,6 @@ class Report:
 
     def save(self, out_dir: str | Path, stem: str = "report") -> dict[str, Path]:
         """Write ``stem``.json/.md/.csv/.png into ``out_dir``; returns the paths (no PNG without matplotlib)."""
-        from emollama.evaluation import render
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": self.save_json(out / f"{stem}.json")}

@@ -23,10 +23,9 @@ from typing import Any
 from emollama import __version__
 from emollama.data.benchmarks.base import DatasetInfo, Sample
 from emollama.evaluation.backends import Backend, EvalItem
-from emollama.evaluation.inputs import truth_agr
-from emollama.evaluation.parse import AnswerParser, load_vocabulary
 from emollama.evaluation.predlog import PredictionLog
 from emollama.evaluation.report import Report, SampleRecord, build_report
+from emollama.faces.contract import AnswerParser, load_vocabulary
 from emollama.instruct import category
 
 logger = logging.getLogger(__name__)
@@ -77,6 +76,14 @@ def fingerprint(fields: dict[str, Any]) -> str:
 def prompt_hash(item: EvalItem) -> str:
     """Short hash of the exact question and options a logged prediction answered."""
     return hashlib.sha256("\x1f".join([item.question, *item.options]).encode()).hexdigest()[:12]
+
+
+def truth_agr(sample: Sample) -> dict[str, str]:
+    """{"age", "gender", "race"} from the dataset's own annotations (RAF-DB), else {}."""
+    a = sample.agr
+    if a is None:
+        return {}
+    return {k: v for k, v in (("age", a.age_group), ("gender", a.gender), ("race", a.race)) if v is not None}
 
 
 def _records(items: Sequence[EvalItem], log: PredictionLog, mode: str, parser: AnswerParser) -> list[SampleRecord]:

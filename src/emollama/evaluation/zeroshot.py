@@ -17,21 +17,11 @@ from typing import Any
 
 from emollama.constants import PLACEHOLDER_TOKENS
 from emollama.evaluation.backends import EvalItem
-from emollama.evaluation.inputs import load_media
 from emollama.instruct.client import ClientConfig, Ledger, RobustClient, ordered_map, request_key
-from emollama.instruct.providers.base import (
-    Generation,
-    MalformedResponse,
-    PermanentError,
-    TransientError,
-    Usage,
-    check_network_allowed,
-    is_local,
-    parse_retry_after,
-    resolve_api_key,
-)
+from emollama.instruct.providers.base import Generation
 from emollama.instruct.providers.media import media_bytes
-from emollama.instruct.providers.openai_compat import _RETRY_STATUS, ENV_VARS, data_url
+from emollama.instruct.providers.openai_compat import OpenAIChatClient, data_url, usage_of
+from emollama.media.decode import load_media, media_item
 
 logger = logging.getLogger(__name__)
 PROMPT_VERSION = "zeroshot-v1"  # how the question is sent (text first, then images); part of the ledger key
@@ -62,23 +52,12 @@ class OpenAIZeroShotBackend:
                  temperature: float = 0.0, seed: int = 0, client: ClientConfig | None = None,
                  ledger: str | Path | None = None, api_key_env: str | None = None,
                  keys_file: str | None = None) -> None:
-        check_network_allowed("openai", base_url)
-        try:
-            import openai
-        except ImportError as e:
-            raise ImportError("--backend openai needs the openai SDK: pip install 'emollama[gen]'") from e
-        self._openai = openai
         self.api_model, self.base_url, self.frames = api_model, base_url, frames
         self.max_tokens, self.temperature, self.seed = max_tokens, temperature, seed
-        env = ((api_key_env,) if api_key_env else ()) + ENV_VARS
-        key = resolve_api_key("openai", env, keys_file)
-        if not key and not is_local(base_url):
-            raise PermanentError(f"no API key for {base_url or 'api.openai.com'}: set ${env[0]} or add "
-                                 "'openai: <key>' to the keys file")
-        self._key = key or "EMPTY"  # local servers ignore it; the SDK insists on one
         cfg = client or ClientConfig()
-        self._sdk = openai.OpenAI(api_key=self._key, base_url=base_url, timeout=cfg.timeout, max_retries=0)
-        self.client = RobustClient(cfg, Ledger(ledger) if ledger else None, secrets=(key,) if key else ())
+        self._chat = OpenAIChatClient(base_url, api_key_env=api_key_env, keys_file=keys_file, timeout=cfg.timeout,
+                                      who="--backend openai")
+        self.client = RobustClient(cfg, Ledger(ledger) if ledger else None, secrets=self._chat.secrets())
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "openai-compatible API (zero-shot)", "model": self.api_model,
@@ -93,37 +72,20 @@ class OpenAIZeroShotBackend:
         from PIL import Image
 
         urls = []
-        for frame in load_media(s, f"uniform:{self.frames}"):
+        for frame in media_item(load_media(s.media, True, f"uniform:{self.frames}"), True):
             buf = io.BytesIO()
             Image.fromarray(frame).save(buf, format="JPEG", quality=92)
             urls.append(data_url(buf.getvalue(), "image/jpeg"))
         return urls
 
     def _call(self, text: str, urls: list[str]) -> Generation:
-        oa = self._openai
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         content += [{"type": "image_url", "image_url": {"url": u}} for u in urls]
-        try:
-            resp = self._sdk.chat.completions.create(model=self.api_model,
-                                                     messages=[{"role": "user", "content": content}],
-                                                     temperature=self.temperature, max_tokens=self.max_tokens,
-                                                     seed=self.seed)
-        except (oa.APITimeoutError, oa.APIConnectionError) as err:
-            raise TransientError(f"{type(err).__name__}: {err}") from None
-        except oa.APIStatusError as err:
-            msg = f"HTTP {err.status_code}: {str(err)[:300]}"
-            if err.status_code in _RETRY_STATUS:
-                raise TransientError(msg, status=err.status_code,
-                                     retry_after=parse_retry_after(err.response.headers)) from None
-            raise PermanentError(msg) from None
-        except (oa.APIResponseValidationError, ValueError) as err:
-            raise MalformedResponse(f"unreadable HTTP response: {type(err).__name__}: {str(err)[:200]}") from None
-        if isinstance(resp, str) or not getattr(resp, "choices", None):
-            raise MalformedResponse("response has no choices")
-        u = resp.usage
-        usage = Usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0))
+        resp = self._chat.create(model=self.api_model, messages=[{"role": "user", "content": content}],
+                                 temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed)
         # a reply cut by max_tokens is still an answer: the parser decides whether it names a class
-        return Generation(((text, resp.choices[0].message.content or ""),), usage, resp.model or self.api_model)
+        return Generation(((text, resp.choices[0].message.content or ""),), usage_of(resp),
+                          resp.model or self.api_model)
 
     def _one(self, item: EvalItem) -> dict[str, dict[str, Any]]:
         text = question_text(item)

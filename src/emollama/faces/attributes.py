@@ -19,8 +19,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from emollama.faces._deps import require
+from emollama.faces.contract import AGE_GROUPS, age_group
 from emollama.faces.types import FaceAttributes, FaceBox
-from emollama.instruct.agr import AGE_GROUPS, age_group
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from emollama.faces.contract import region_table
 from emollama.faces.swin import SwinConfig, SwinFeatures
-from emollama.model.face_inputs import region_table
 
 logger = logging.getLogger(__name__)
 

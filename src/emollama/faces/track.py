@@ -83,6 +83,11 @@ class Track:
         return [p.frame_index for p in self.points]
 
     @property
+    def detections(self) -> list[Any]:
+        """Each point's detection in frame order (what `FaceTracker(summarize=...)` kept of it)."""
+        return [p.detection for p in self.points]
+
+    @property
     def labels(self) -> list[str | None]:
         """Per-frame labels (the detection's label, else the argmax of its probs)."""
         return [

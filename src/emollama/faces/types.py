@@ -60,7 +60,7 @@ class FaceAttributes:
     """Age / gender (and optional race) of one face. Confidences in [0, 1]; None when not predicted."""
 
     age: float | None = None  # expected age in years
-    age_group: str | None = None  # RAF-DB group, see emollama.instruct.agr.AGE_GROUPS
+    age_group: str | None = None  # RAF-DB group, see emollama.faces.agr.AGE_GROUPS
     age_group_probs: np.ndarray | None = None  # (5,) over AGE_GROUPS
     age_confidence: float = 0.0
     gender: str | None = None  # "female" | "male"
@@ -71,8 +71,8 @@ class FaceAttributes:
     race_confidence: float = 0.0
 
     def to_agr(self):
-        """As `emollama.instruct.agr.AGRAttributes` (the AGR prompt's input)."""
-        from emollama.instruct.agr import AGRAttributes
+        """As `emollama.faces.agr.AGRAttributes` (the AGR prompt's input)."""
+        from emollama.faces.contract import AGRAttributes
 
         return AGRAttributes(
             age_group=self.age_group,

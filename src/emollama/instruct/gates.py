@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from emollama.constants import CANONICAL_EMOTIONS
-from emollama.evaluation.parse import AnswerParser, canonical_name
+from emollama.faces.contract import AnswerParser, canonical_name
 
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 

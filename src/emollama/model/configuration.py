@@ -10,6 +10,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, InstructBlipQFormerConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from emollama.media.sampling import DEFAULT_POLICY
+
 COMPRESS_HELP = "compress_type: 'mean' (1 content token/frame), 'grid:N' (N*N tokens), or None (all patches)"
 
 
@@ -79,13 +81,13 @@ class EmoLlamaConfig(PreTrainedConfig):
     compress_type: content-token pooling per frame: 'mean', 'grid:N' or None (all patches), SPEC §2.5.
     mm_projector_type: 'linear', 'identity' or 'mlp{N}x_gelu' (LLaMA-VID: 'mlp2x_gelu').
     vision_feature_layer: hidden state used as X; -1 = raw output of the last block (EVA, no post-norm).
-    frame_sampling: default video policy: 'uniform:N', 'fps:F', 'peak:N' or 'all' (emollama.vision.sampling).
+    frame_sampling: default video policy: 'uniform:N', 'fps:F', 'peak:N' or 'all' (emollama.media.sampling).
     qformer_max_length: Q-Former prompt length (left truncation).
     visual_tokens_per_turn: every user turn after the media gets its own visual tokens, computed from the same
         frames with that turn's text as the Q-Former instruction (LLaMA-VID, SPEC §2.8); False = only the turns
         that hold a placeholder.
     conv_template: 'vicuna_v1' (LLaMA-VID exact) or 'chat_template' (the LM tokenizer's own template).
-    agr_template: id of the AGR prompt template (emollama.instruct.agr).
+    agr_template: id of the AGR prompt template (emollama.faces.agr).
     image_token_id / video_token_id / face_token_id: ids of the placeholder special tokens in the LM vocabulary.
     """
 
@@ -105,7 +107,7 @@ class EmoLlamaConfig(PreTrainedConfig):
     compress_type: str | None = "mean"
     mm_projector_type: str = "mlp2x_gelu"
     vision_feature_layer: int = -1
-    frame_sampling: str = "uniform:8"
+    frame_sampling: str = DEFAULT_POLICY  # decides the number of video tokens
     qformer_max_length: int = 256
     visual_tokens_per_turn: bool = True
     conv_template: str = "vicuna_v1"

@@ -15,6 +15,7 @@ from transformers import InstructBlipQFormerModel
 
 from emollama.model import tokens
 from emollama.model.configuration import EmoLlamaConfig
+from emollama.model.qformer_query import query_qformer
 
 
 def build_mm_projector(kind: str, in_dim: int, out_dim: int) -> nn.Module:
@@ -64,15 +65,8 @@ class LlamaVidTokens(nn.Module):
         Returns:
             (R, num_query, Dv)
         """
-        r = features.shape[0]
-        queries = self.vlm_att_query.expand(r, -1, -1)
-        query_mask = torch.ones(queries.shape[:2], dtype=qformer_attention_mask.dtype, device=features.device)
-        out = self.vlm_att_encoder(
-            input_ids=qformer_input_ids,
-            attention_mask=torch.cat([query_mask, qformer_attention_mask], dim=1),
-            query_embeds=queries,
-            encoder_hidden_states=self.vlm_att_ln(features),
-        ).last_hidden_state[:, : queries.shape[1]]
+        out = query_qformer(self.vlm_att_encoder, self.vlm_att_query, qformer_input_ids, qformer_attention_mask,
+                            self.vlm_att_ln(features))
         return self.vlm_att_projector(out)
 
     def context_token(self, queries: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 from transformers import InstructBlipQFormerConfig, InstructBlipQFormerModel
 
+from emollama.faces.contract import region_table
 from emollama.model.configuration import EmoLlamaFaceConfig
-from emollama.model.face_inputs import region_table
+from emollama.model.qformer_query import query_qformer
 
 
 def region_boxes(landmarks: torch.Tensor, layout: str, margin: float, min_size: float = 0.08) -> torch.Tensor:
@@ -146,15 +147,8 @@ class FaceInfoMining(nn.Module):
             if ok.sum() == 0:  # no face on any frame: keep the (uninformative) tokens rather than mask all
                 ok = torch.ones_like(ok)
             mem_mask[i, : len(chunk) * m] = ok
-        queries = self.query.expand(len(counts), -1, -1)
-        qmask = torch.ones(queries.shape[:2], dtype=qformer_attention_mask.dtype, device=memory.device)
-        out = self.aggregator(
-            input_ids=qformer_input_ids,
-            attention_mask=torch.cat([qmask, qformer_attention_mask], dim=1),
-            query_embeds=queries,
-            encoder_hidden_states=self.memory_ln(memory),
-            encoder_attention_mask=mem_mask,
-        ).last_hidden_state[:, : queries.shape[1]]
+        out = query_qformer(self.aggregator, self.query, qformer_input_ids, qformer_attention_mask,
+                            self.memory_ln(memory), mem_mask)
         return self.out_proj(out)
 
 

@@ -19,7 +19,7 @@ from emollama.model import tokens
 from emollama.model.configuration import EmoLlamaConfig
 from emollama.model.context import LlamaVidTokens
 from emollama.model.face_mining import FaceInfoMining
-from emollama.vision.towers import build_vision_tower
+from emollama.model.towers import build_vision_tower
 
 logger = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from PIL import Image
 from transformers import AutoTokenizer, BatchFeature, PreTrainedTokenizerBase
 
 from emollama.constants import FACE_TOKEN, IGNORE_INDEX, IMAGE_TOKEN, PLACEHOLDER_TOKENS, VIDEO_TOKEN
-from emollama.instruct.agr import AGRAttributes, render_agr
+from emollama.faces.contract import AGRAttributes, render_agr
 from emollama.model import tokens
 from emollama.model.configuration import EmoLlamaConfig
 from emollama.model.conversation import Rendered, render_chat_template, render_vicuna_v1, validate_messages
 from emollama.model.face_inputs import pack_face_priors
-from emollama.vision.towers import Preprocess
-from emollama.vision.transforms import preprocess_frames
+from emollama.model.towers import Preprocess
+from emollama.model.transforms import preprocess_frames
 
 logger = logging.getLogger(__name__)
 PROCESSOR_FILE = "processor.json"

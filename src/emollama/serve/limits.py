@@ -19,12 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from emollama.api import MediaLimits
+
 logger = logging.getLogger(__name__)
+_MEDIA = MediaLimits()  # the media limits are stated once, in emollama.api; the server only reads them
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Everything `emollama serve` can configure; the single source of its defaults (the CLI reads them from here).
+    """Everything `emollama serve` can configure; the single source of its defaults (the CLI reads them from here;
+    the media limits come from `emollama.api.MediaLimits`).
 
     Times are in seconds. ``header_timeout_s``: from connection (or a keep-alive request's first byte) to the end of
     the request headers; ``keep_alive_s``: idle time between requests on one connection; ``body_timeout_s``: the
@@ -37,9 +41,9 @@ class ServeSettings:
     max_concurrency: int = 1
     queue: int = 8
     timeout_s: float = 60.0
-    max_pixels: int = 40_000_000
-    max_video_s: float = 60.0
-    max_video_frames: int = 32
+    max_pixels: int = _MEDIA.max_pixels
+    max_video_s: float = _MEDIA.max_video_s
+    max_video_frames: int = _MEDIA.max_video_frames
     allow_url_hosts: tuple[str, ...] = field(default_factory=tuple)
     url_timeout_s: float = 10.0
     header_timeout_s: float = 10.0

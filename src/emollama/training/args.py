@@ -116,7 +116,7 @@ class LoopArgs:
     save_total_limit: int = 2  # keep-last-K checkpoints
     logging_steps: int = 10
     num_workers: int = 0
-    deepspeed: str | None = None  # path to a DeepSpeed JSON (configs/deepspeed/zero2.json)
+    deepspeed: str | None = None  # a DeepSpeed JSON path or a shipped name (zero2, zero2_offload, zero3)
     fsdp: str = ""  # transformers fsdp string, e.g. "full_shard auto_wrap"
     report_to: list[str] = field(default_factory=list)  # 'tensorboard', 'wandb' (optional extras)
     torch_threads: int = 0  # 0 = leave torch's default

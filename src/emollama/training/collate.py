@@ -14,13 +14,13 @@ import numpy as np
 import torch
 
 from emollama.faces.align import CropConfig, crop_region, square_box, to_rgb_array
+from emollama.faces.contract import FacePrior
 from emollama.faces.types import FaceBox
-from emollama.model.face_inputs import FacePrior
+from emollama.media.sampling import uniform_indices
 from emollama.model.processor import EmoLlamaProcessor
+from emollama.model.towers import Preprocess
+from emollama.model.transforms import preprocess_frame
 from emollama.training.data import Example
-from emollama.vision.sampling import uniform_indices
-from emollama.vision.towers import Preprocess
-from emollama.vision.transforms import preprocess_frame
 
 logger = logging.getLogger(__name__)
 _warned_no_regions = False

@@ -1,9 +1,10 @@
 """Instruction dataset for training: LLaVA/LLaMA-VID-style records (SPEC §5.5) -> messages + media + priors.
 
 Images and videos mix freely. Media paths are relative to a data root; a video is a file (PyAV, the `video`
-extra) or a directory of frame images. Priors come from a `PriorSource`. Missing media or priors are found up
-front and either raise one error listing them or are skipped and counted (`data.on_missing`). Tokenisation and
-padding happen in the collator, not here.
+extra) or a directory of frame images, decoded by the shared decoder (`emollama.media.decode.load_media`). Priors
+come from a `PriorSource` (`emollama.priors.source`, as in evaluation), asked by the record's prior key. Missing
+media or priors are found up front and either raise one error listing them or are skipped and counted
+(`data.on_missing`). Tokenisation and padding happen in the collator, not here.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch.utils.data import Dataset
 
-from emollama.analyze.media import load_image, load_media
 from emollama.constants import FACE_TOKEN, IMAGE_TOKEN, VIDEO_TOKEN
-from emollama.instruct.agr import AGRAttributes
-from emollama.model.face_inputs import FacePrior, agr_from_prior
-from emollama.training.priors import NullPriorSource, PriorSource
+from emollama.faces.contract import AGRAttributes, FacePrior
+from emollama.media.decode import load_media, media_item
+from emollama.media.sampling import DEFAULT_POLICY
+from emollama.priors.agr import agr_from_prior
+from emollama.priors.providers import NullPriorSource
+from emollama.priors.source import PriorRequest, PriorSource
 
 logger = logging.getLogger(__name__)
 _ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
@@ -34,7 +36,7 @@ class Example:
     """One training sample before tokenisation.
 
     messages: [{"role", "content"}] with `<image>`/`<video>` (+ `<face>`) in the first user turn.
-    media: [PIL image] or [[(H, W, 3) uint8 frames]]; faces: [FacePrior] or [].
+    media: [(H, W, 3) uint8 image] or [[(H, W, 3) uint8 frames]] (`media_item`); faces: [FacePrior] or [].
     agr: attributes for the AGR sentence (from the prior), or None.
     """
 
@@ -78,11 +80,6 @@ def prior_key(rec: dict) -> str:
     return str(rec.get("prior_key") or rec["id"])
 
 
-def load_video_frames(path: Path, policy: str) -> list[np.ndarray]:
-    """Sampled RGB frames (H, W, 3) uint8 of a video file or a directory of frame images (the shared decoder)."""
-    return [f.rgb for f in load_media(path, True, policy)]
-
-
 class InstructionDataset(Dataset):
     """Records -> `Example`s.
 
@@ -90,14 +87,14 @@ class InstructionDataset(Dataset):
         records: raw record dicts (see `read_records`).
         root: media root; record paths are relative to it.
         priors: a `PriorSource`; `NullPriorSource` trains without face tokens.
-        frames: video frame policy ('uniform:8' ...).
+        frames: video frame policy (default `media.sampling.DEFAULT_POLICY`).
         face_token: insert `<face>` after the visual placeholder for records with a prior.
         on_missing: 'error' or 'skip' for missing media or priors.
         agr: 'prior' = AGR sentence from the prior's age/gender (as inference does), 'none' = no AGR text.
     """
 
     def __init__(self, records: list[dict], root: str | os.PathLike, priors: PriorSource | None = None, *,
-                 frames: str = "uniform:8", face_token: bool = True, on_missing: str = "error",
+                 frames: str = DEFAULT_POLICY, face_token: bool = True, on_missing: str = "error",
                  agr: str = "prior") -> None:
         self.root = Path(root)
         self.agr = agr
@@ -124,11 +121,16 @@ class InstructionDataset(Dataset):
             logger.warning("skipped %d of %d records: %s", len(problems), len(records), dict(self.skipped))
         self.records = kept
 
+    def request(self, rec: dict) -> PriorRequest:
+        """What the prior source is asked for a record: its prior key, and its media."""
+        rel = rec.get("image") or rec["video"]
+        return PriorRequest(prior_key(rec), rec["id"], self.root / rel, rel, "video" in rec)
+
     def _missing(self, rec: dict) -> str | None:
         rel = rec.get("image") or rec.get("video")
         if not (self.root / rel).exists():
             return "missing_media"
-        if self.face_token and not self.priors.has(prior_key(rec)):
+        if self.face_token and not self.priors.has(self.request(rec)):
             return "missing_prior"
         return None
 
@@ -160,11 +162,8 @@ class InstructionDataset(Dataset):
 
     def __getitem__(self, i: int) -> Example:
         rec = self.records[i]
-        path = self.root / (rec.get("image") or rec["video"])
-        if "video" in rec:
-            media = [load_video_frames(path, self.frames)]
-        else:
-            media = [load_image(path)]
-        faces = [self.priors.get(prior_key(rec))] if self.face_token else []
+        path, is_video = self.root / (rec.get("image") or rec["video"]), "video" in rec
+        media = [media_item(load_media(path, is_video, self.frames), is_video)]
+        faces = [self.priors.get(self.request(rec))] if self.face_token else []
         agr = agr_from_prior(faces[0]) if faces and self.agr == "prior" else None
         return Example(rec["id"], self.messages(rec, bool(faces)), media, faces, self.modality(i), rec, agr)

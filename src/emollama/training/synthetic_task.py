@@ -17,9 +17,9 @@ import numpy as np
 
 from emollama.constants import CANONICAL_EMOTIONS
 from emollama.data.synthetic import SYNTHETIC_CLASSES, draw_face, synthetic_cues
+from emollama.faces.contract import FacePrior
 from emollama.model.configuration import EmoLlamaFaceConfig
-from emollama.model.face_inputs import FacePrior
-from emollama.training.priors import key_to_filename, save_prior_npz
+from emollama.priors.npz import key_to_filename, save_prior_npz
 
 logger = logging.getLogger(__name__)
 GENERATOR = "emollama.training.synthetic_task@3"  # 3: priors record their crop region (the whole drawing)

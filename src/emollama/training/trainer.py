@@ -21,13 +21,13 @@ from torch import nn
 from transformers import Trainer, TrainingArguments
 
 from emollama.model.processor import EmoLlamaProcessor
+from emollama.priors.source import build_prior_source
 from emollama.training.args import TrainConfig
 from emollama.training.callbacks import JsonlMetricsCallback, StepDelayCallback, append_jsonl, environment
 from emollama.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from emollama.training.collate import Collator
 from emollama.training.data import InstructionDataset, read_records
 from emollama.training.lora import attach_lora
-from emollama.training.priors import build_prior_source
 from emollama.training.sampler import ModalityLengthGroupedSampler, SeededRandomSampler
 from emollama.training.stages import apply_stage, get_stage, log_trainable
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from emollama.constants import CANONICAL_EMOTIONS
 from emollama.data.benchmarks.report import DatasetLayoutError, SkipReport
-from emollama.instruct.agr import AGRAttributes
+from emollama.faces.contract import AGRAttributes
 from emollama.registry import Registry
 
 logger = logging.getLogger(__name__)

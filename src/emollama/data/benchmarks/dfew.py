@@ -12,8 +12,8 @@ from pathlib import Path
 from emollama.data.benchmarks import report as R
 from emollama.data.benchmarks._io import check_id_range, parse_int, read_csv, require
 from emollama.data.benchmarks.base import BENCHMARKS, Benchmark, Sample
+from emollama.media.kinds import DATASET_VIDEO_EXTS
 
-VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 _FIX = ("pass the DFEW folder holding EmoLabel_DataSplit/ and Clip/ as ROOT; the official CSVs are "
         "'EmoLabel_DataSplit/train(single-labeled)/set_<k>.csv' and '.../test(single-labeled)/set_<k>.csv' "
         "(third-party copies that renamed them, e.g. train_set_1.csv, or made ids 0-based are not official)")
@@ -45,7 +45,7 @@ class DFEW(Benchmark):
         if kind != "original":
             return folder, None
         # raw clips: one listing instead of a glob per sample
-        return folder, {p.stem: p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS}
+        return folder, {p.stem: p.name for p in folder.iterdir() if p.suffix.lower() in DATASET_VIDEO_EXTS}
 
     def _load(self, root: Path, split: str, fold: int | None, report: R.SkipReport) -> Iterator[Sample]:
         labels = require(root / "EmoLabel_DataSplit", title=self.title, what="the label folder", is_dir=True, fix=_FIX)

@@ -15,9 +15,8 @@ from emollama.constants import CANONICAL_EMOTIONS
 from emollama.data.benchmarks import report as R
 from emollama.data.benchmarks._io import read_lines, require, to_canonical
 from emollama.data.benchmarks.base import BENCHMARKS, Benchmark, DatasetInfo, Sample
-from emollama.data.benchmarks.dfew import VIDEO_EXTS
+from emollama.media.kinds import DATASET_IMAGE_EXTS, DATASET_VIDEO_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 KNOWN_SPLITS = ("train", "val", "valid", "test")
 
 
@@ -68,7 +67,7 @@ class _Generic(Benchmark):
         if canon is None or idx < 0:
             report.skip(R.UNKNOWN_LABEL, f"{where[0]}:{where[1]}", f"label {label!r} is not a known class or synonym")
             return None
-        is_video = media.is_dir() or media.suffix.lower() in VIDEO_EXTS
+        is_video = media.is_dir() or media.suffix.lower() in DATASET_VIDEO_EXTS
         if not self.media_exists(media, is_dir=media.is_dir()):
             report.skip(R.MISSING_MEDIA, f"{where[0]}:{where[1]}", f"{str(media)!r} is listed but does not exist")
             return None
@@ -141,7 +140,7 @@ class FolderBenchmark(_Generic):
         info = self.info(root)
         for class_dir in sorted(p for p in self._split_dirs(root)[split].iterdir() if p.is_dir()):
             for i, media in enumerate(sorted(class_dir.iterdir()), start=1):
-                if media.is_file() and media.suffix.lower() not in IMAGE_EXTS + VIDEO_EXTS:
+                if media.is_file() and media.suffix.lower() not in DATASET_IMAGE_EXTS | DATASET_VIDEO_EXTS:
                     continue  # stray notes, thumbnails db, ...
                 s = self._sample(root, media, class_dir.name, info, split, (str(class_dir), i), report)
                 if s is not None:

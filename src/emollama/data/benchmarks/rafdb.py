@@ -13,7 +13,7 @@ from pathlib import Path
 from emollama.data.benchmarks import report as R
 from emollama.data.benchmarks._io import check_id_range, parse_int, read_lines, require
 from emollama.data.benchmarks.base import BENCHMARKS, Benchmark, Sample
-from emollama.instruct.agr import AGE_GROUPS, AGRAttributes
+from emollama.faces.contract import AGE_GROUPS, AGRAttributes
 
 LABEL_FILE = "EmoLabel/list_patition_label.txt"  # sic: the official spelling
 _NAME = re.compile(r"^(train|test)_(\d+)\.jpg$")

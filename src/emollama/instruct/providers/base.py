@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
-from emollama.instruct.agr import AGRAttributes
+from emollama.faces.contract import AGRAttributes
 from emollama.registry import Registry
 
 logger = logging.getLogger(__name__)

@@ -6,15 +6,16 @@ import io
 import mimetypes
 from pathlib import Path
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from emollama.media.kinds import FRAME_EXTS
+
 _MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
 
 def centre_frame_path(folder: Path) -> Path:
     """Middle image of a frame folder in name order (DFEW/MAFW/FERV39k official face crops)."""
-    frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTS)
     if not frames:
-        raise FileNotFoundError(f"frame folder {str(folder)!r} holds no images ({', '.join(IMAGE_EXTS)})")
+        raise FileNotFoundError(f"frame folder {str(folder)!r} holds no images ({', '.join(FRAME_EXTS)})")
     return frames[(len(frames) - 1) // 2]
 
 
@@ -32,10 +33,10 @@ def media_bytes(path: Path, kind: str) -> tuple[bytes, str]:
     path = Path(path)
     if path.is_dir():
         path = centre_frame_path(path)
-    elif kind == "video" and path.suffix.lower() not in IMAGE_EXTS:
+    elif kind == "video" and path.suffix.lower() not in FRAME_EXTS:  # a clip given as one frame file is sent as is
         from PIL import Image
 
-        from emollama.vision.video import read_frames
+        from emollama.media.video import read_frames
 
         frames = read_frames(path, "uniform:1")  # uniform:1 = the centre of the single segment
         if not frames:

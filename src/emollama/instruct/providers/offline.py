@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from emollama.faces.contract import AGRAttributes
 from emollama.faces.explain import PHRASES
-from emollama.instruct.agr import AGRAttributes
 from emollama.instruct.providers.base import PROVIDERS, Generation, GenerationRequest
 
 OFFLINE_VERSION = "offline_v1"

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 ENV_VARS = ("OPENAI_API_KEY",)
-_RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
+RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)  # HTTP codes mapped to TransientError (retried)
 
 
 def data_url(data: bytes, mime: str) -> str:
@@ -39,12 +39,74 @@ def data_url(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _sdk():
+def import_openai(who: str = "the openai provider") -> Any:
+    """The ``openai`` module, or an ImportError naming the extra to install (``who`` names the caller)."""
     try:
         import openai
     except ImportError as e:
-        raise ImportError("the openai provider needs the openai SDK: pip install 'emollama[gen]'") from e
+        raise ImportError(f"{who} needs the openai SDK: pip install 'emollama[gen]'") from e
     return openai
+
+
+class OpenAIChatClient:
+    """One OpenAI-compatible endpoint: key lookup, the SDK client (its retries off) and error mapping.
+
+    Shared by the conversation provider and zero-shot evaluation, so both treat keys and HTTP errors alike.
+
+    Args:
+        base_url: e.g. "http://localhost:8000/v1"; None = api.openai.com.
+        api_key: normally None: read from ``api_key_env`` / $OPENAI_API_KEY or the keys file.
+        api_key_env: extra environment variable to read first.
+        keys_file / timeout: keys-file path; per-request timeout in seconds.
+        who: the caller, named in the missing-SDK error.
+    """
+
+    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, api_key_env: str | None = None,
+                 keys_file: str | None = None, timeout: float = 60.0, who: str = "the openai provider") -> None:
+        check_network_allowed("openai", base_url)
+        self.openai = import_openai(who)
+        env = ((api_key_env,) if api_key_env else ()) + ENV_VARS
+        key = api_key or resolve_api_key("openai", env, keys_file)
+        if not key and not is_local(base_url):
+            raise PermanentError(f"no API key for {base_url or 'api.openai.com'}: set ${env[0]} or add "
+                                 "'openai: <key>' to the keys file")
+        self._key = key or "EMPTY"  # vLLM/Ollama ignore it, but the SDK insists on one
+        self.sdk = self.openai.OpenAI(api_key=self._key, base_url=base_url, timeout=timeout, max_retries=0)
+
+    def __repr__(self) -> str:  # never show the key
+        return "OpenAIChatClient()"
+
+    def secrets(self) -> Sequence[str]:
+        """The API key when one was found (never the local placeholder)."""
+        return (self._key,) if self._key != "EMPTY" else ()
+
+    def create(self, **kwargs: Any) -> Any:
+        """``chat.completions.create(**kwargs)`` with SDK errors mapped to Transient/Permanent/Malformed errors.
+
+        Returns the SDK response, which is checked to have at least one choice.
+        """
+        oa = self.openai
+        try:
+            resp = self.sdk.chat.completions.create(**kwargs)
+        except (oa.APITimeoutError, oa.APIConnectionError) as err:
+            raise TransientError(f"{type(err).__name__}: {err}") from None
+        except oa.APIStatusError as err:
+            msg = f"HTTP {err.status_code}: {str(err)[:300]}"
+            if err.status_code in RETRY_STATUS:
+                raise TransientError(msg, status=err.status_code,
+                                     retry_after=parse_retry_after(err.response.headers)) from None
+            raise PermanentError(msg) from None
+        except (oa.APIResponseValidationError, ValueError) as err:  # body cut off / not JSON
+            raise MalformedResponse(f"unreadable HTTP response: {type(err).__name__}: {str(err)[:200]}") from None
+        if isinstance(resp, str) or not getattr(resp, "choices", None):
+            raise MalformedResponse("response has no choices")
+        return resp
+
+
+def usage_of(resp: Any) -> Usage:
+    """Token counts of a chat-completions response (0 where the server reports none)."""
+    u = resp.usage
+    return Usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0))
 
 
 class OpenAICompatGenerator:
@@ -66,26 +128,18 @@ class OpenAICompatGenerator:
                  api_key_env: str | None = None, timeout: float = 60.0, temperature: float = 0.7,
                  max_tokens: int = 1024, json_mode: bool = True, prompt_version: str = DEFAULT_PROMPT_VERSION,
                  keys_file: str | None = None) -> None:
-        check_network_allowed(self.name, base_url)
-        self._openai = _sdk()
+        self._chat = OpenAIChatClient(base_url, api_key=api_key, api_key_env=api_key_env, keys_file=keys_file,
+                                      timeout=timeout)
         self.model = model
         self.prompt_version = prompt_version
         self.prompts = load_prompts(prompt_version)
         self.temperature, self.max_tokens, self.json_mode = temperature, max_tokens, json_mode
-        env = ((api_key_env,) if api_key_env else ()) + ENV_VARS
-        self._key = api_key or resolve_api_key("openai", env, keys_file)
-        if not self._key:
-            if not is_local(base_url):
-                raise PermanentError(f"no API key for {base_url or 'api.openai.com'}: set ${env[0]} or add "
-                                     "'openai: <key>' to the keys file")
-            self._key = "EMPTY"  # vLLM/Ollama ignore it, but the SDK insists on one
-        self._client = self._openai.OpenAI(api_key=self._key, base_url=base_url, timeout=timeout, max_retries=0)
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAICompatGenerator(model={self.model!r}, prompt_version={self.prompt_version!r})"
 
     def secrets(self) -> Sequence[str]:
-        return (self._key,) if self._key != "EMPTY" else ()
+        return self._chat.secrets()
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -93,7 +147,6 @@ class OpenAICompatGenerator:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "json_mode": self.json_mode}
 
     def generate(self, request: GenerationRequest) -> Generation:
-        oa = self._openai
         system, user = self.prompts.render(request)
         content: list[dict[str, Any]] = [{"type": "text", "text": user}]
         if request.media is not None:
@@ -101,30 +154,14 @@ class OpenAICompatGenerator:
             url = data_url(data, mime)
             content.append({"type": "image_url", "image_url": {"url": url}})
         kwargs: dict[str, Any] = {"response_format": {"type": "json_object"}} if self.json_mode else {}
-        try:
-            messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
-            resp = self._client.chat.completions.create(model=self.model, messages=messages,
-                                                        temperature=self.temperature, max_tokens=self.max_tokens,
-                                                        seed=request.seed, **kwargs)
-        except (oa.APITimeoutError, oa.APIConnectionError) as err:
-            raise TransientError(f"{type(err).__name__}: {err}") from None
-        except oa.APIStatusError as err:
-            msg = f"HTTP {err.status_code}: {str(err)[:300]}"
-            if err.status_code in _RETRY_STATUS:
-                raise TransientError(msg, status=err.status_code,
-                                     retry_after=parse_retry_after(err.response.headers)) from None
-            raise PermanentError(msg) from None
-        except (oa.APIResponseValidationError, ValueError) as err:  # body cut off / not JSON
-            raise MalformedResponse(f"unreadable HTTP response: {type(err).__name__}: {str(err)[:200]}") from None
-        if isinstance(resp, str) or not getattr(resp, "choices", None):
-            raise MalformedResponse("response has no choices")
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        resp = self._chat.create(model=self.model, messages=messages, temperature=self.temperature,
+                                 max_tokens=self.max_tokens, seed=request.seed, **kwargs)
         choice = resp.choices[0]
         if choice.finish_reason == "length":
             raise MalformedResponse("reply cut off by max_tokens (finish_reason=length)")
-        u = resp.usage
-        usage = Usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0))
         turns = parse_reply(choice.message.content, request, self.prompts.reply_fields[request.kind])
-        return Generation(turns, usage, resp.model or self.model)
+        return Generation(turns, usage_of(resp), resp.model or self.model)
 
 
 PROVIDERS.add("openai", OpenAICompatGenerator)

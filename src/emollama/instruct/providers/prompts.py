@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from emollama.instruct.agr import render_agr
+from emollama.faces.contract import render_agr
 from emollama.instruct.providers.base import GenerationRequest, MalformedResponse
 
 DEFAULT_PROMPT_VERSION = "conversation_v1"

@@ -50,9 +50,9 @@ def _init_worker(face_mode: str, net_json: str) -> None:
 
 
 def _crop_chunk(paths: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    from emollama.analyze.media import load_image  # the one decoder the analyzer uses
     from emollama.faces.expression_net import expression_input
     from emollama.faces.find import whole_image_box
+    from emollama.media.decode import load_image  # the one decoder the analyzer uses
 
     finder = _WORKER["finder"]
     crops, sources = [], []
