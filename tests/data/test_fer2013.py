@@ -31,10 +31,10 @@ def test_image_folder_splits_by_file_prefix(tmp_path):
     root = _folders(tmp_path / "fer2013")
     b = get_benchmark("fer2013")
     train = b.load(root, "train").samples
-    assert [(s.id, s.label) for s in train] == [("Training_1", "anger"), ("Training_2", "happiness"),
-                                                ("Training_3", "surprise")]
-    assert [s.id for s in b.load(root, "publictest").samples] == ["PublicTest_6", "PublicTest_4"]
-    assert [(s.id, s.label) for s in b.load(root, "privatetest").samples] == [("PrivateTest_5", "neutral")]
+    assert [(s.id, s.label) for s in train] == [("angry/Training_1", "anger"), ("happy/Training_2", "happiness"),
+                                                ("surprise/Training_3", "surprise")]
+    assert [s.id for s in b.load(root, "publictest").samples] == ["disgust/PublicTest_6", "sad/PublicTest_4"]
+    assert [(s.id, s.label) for s in b.load(root, "privatetest").samples] == [("neutral/PrivateTest_5", "neutral")]
     assert len(b.load(root, "test").samples) == 3
     # official order (fer2013.csv ids): Angry Disgust Fear Happy Sad Surprise Neutral
     assert [s.label_index for s in train] == [0, 3, 5]
@@ -92,8 +92,9 @@ def test_real_fer2013_counts(fer2013_root):
     b = get_benchmark("fer2013")
     train = b.load(fer2013_root, "train")
     public = b.load(fer2013_root, "publictest")
-    # 28,709 files; two file names sit in two class folders each (a known FER2013 quirk): counted, not doubled
-    assert len(train.samples) == 28707 and train.report.skipped["duplicate id"] == 2
+    # 28,709 files; two file names sit in two class folders each (a known FER2013 quirk): keyed by folder and
+    # name, all of them are samples
+    assert len(train.samples) == 28709 and "duplicate id" not in train.report.skipped
     assert len(public.samples) == 3589
     counts = dict(zip(*np.unique([s.label for s in public.samples], return_counts=True), strict=True))
     assert counts == {"anger": 467, "disgust": 56, "fear": 496, "happiness": 895, "neutral": 607,
@@ -107,3 +108,13 @@ def test_a_file_that_is_not_an_archive_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(DatasetLayoutError, match="not a readable .tar.gz"):
         get_benchmark("fer2013").load(tmp_path, "train")
     assert not any((tmp_path / "cache" / "datasets").glob("*.tmp*"))  # nothing half-unpacked is left behind
+
+
+def test_same_file_name_in_two_class_folders_is_two_samples(tmp_path):
+    """The Kaggle folder release reuses two names (e.g. Training_8475486) across class folders: both images count."""
+    root = _folders(tmp_path / "fer2013")
+    _img(root / "train" / "sad" / "Training_1.jpg", 200)
+    res = get_benchmark("fer2013").load(root, "train")
+    assert sorted(s.id for s in res.samples) == ["angry/Training_1", "happy/Training_2", "sad/Training_1",
+                                                 "surprise/Training_3"]
+    assert "duplicate id" not in res.report.skipped

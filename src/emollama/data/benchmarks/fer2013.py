@@ -124,7 +124,8 @@ class FER2013(Benchmark):
                 if not f.name.startswith(tuple(p + "_" for p in _PREFIX[split])) or not f.is_file():
                     continue
                 n += 1
-                yield Sample(f.stem, f, f.relative_to(base).as_posix(), False, idx, CANONICAL[idx], split,
+                # keyed by class folder and name: the Kaggle folder release reuses two names across folders
+                yield Sample(f"{folder}/{f.stem}", f, f.relative_to(base).as_posix(), False, idx, CANONICAL[idx], split,
                              source=str(d), raw_label=folder)
         report.file_summary(str(top), f"{n} {split} images in {len(FOLDER_NAMES)} class folders")
 

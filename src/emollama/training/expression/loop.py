@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class LoopConfig:
     """Optimisation settings. Units: epochs over the training crops, learning rate per step."""
 
-    epochs: int = 20
+    epochs: int = 28
     batch_size: int = 128
     lr: float = 0.1  # peak of the one-cycle schedule (SGD, Nesterov momentum 0.9)
     weight_decay: float = 5e-4
