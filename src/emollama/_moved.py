@@ -39,17 +39,28 @@ class _AliasLoader(importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         warnings.warn(f"{spec.name} moved to {self.new}; the old path goes away in the next release",
-                      DeprecationWarning, stacklevel=3)
-        return importlib.import_module(self.new)
+                      DeprecationWarning, stacklevel=2)
+        module = importlib.import_module(self.new)
+        self.spec = module.__spec__  # importlib stamps the alias spec on the module next; exec_module undoes it
+        return module
 
-    def exec_module(self, module: ModuleType) -> None:  # the new module is already executed
-        return None
+    def exec_module(self, module: ModuleType) -> None:
+        # the new module is already executed: only give it back its own spec, so reload() and
+        # importlib.resources keep working on it under its real name
+        module.__spec__ = self.spec
+        module.__name__, module.__package__ = self.spec.name, self.spec.parent
+        if self.spec.submodule_search_locations is not None:
+            module.__path__ = list(self.spec.submodule_search_locations)
+        module.__loader__ = self.spec.loader
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: object = None, target: object = None):
         new = MOVED.get(fullname)
         if new is None:
+            if fullname.startswith("emollama.vision."):  # a pure alias package: no other children (no 2nd copies)
+                raise ModuleNotFoundError(f"No module named {fullname!r} (emollama.vision became emollama.media "
+                                          "and emollama.model; see docs/architecture.md)", name=fullname)
             return None
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(new), is_package=fullname == "emollama.vision")
 

@@ -34,6 +34,7 @@ from emollama.analyze.store import ResultStore
 from emollama.faces.detect import DEFAULT_MAX_FACES
 from emollama.faces.pipeline import FrameAnalyzer, MediaFaces, analyze_media
 from emollama.media.decode import MediaError, load_image
+from emollama.media.errors import UNREADABLE_VIDEO_FIX
 from emollama.media.video import Frame, VideoError
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ class Runner:
             return [error_record(source=src, media=item.kind, reason=err.reason, detail=err.detail, fix=err.fix)]
         except VideoError as err:
             return [error_record(source=src, media=item.kind, reason="unreadable video", detail=str(err),
-                                 fix="check that the file plays in a media player; re-encode it (e.g. to H.264 mp4)")]
+                                 fix=UNREADABLE_VIDEO_FIX)]
         except FileNotFoundError as err:
             if item.path.exists():  # a missing model or asset, not the input: keep its own message
                 raise_as = f"{type(err).__name__}: {err}"

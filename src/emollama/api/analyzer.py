@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from emollama.analyze.runner import AnalyzeOptions, image_records, prefetch, video_records
-from emollama.api.inputs import UNREADABLE_VIDEO_FIX, as_file, image_pixels, renamed, video_policy
+from emollama.api.inputs import as_file, image_pixels, renamed, video_policy
 from emollama.api.types import ANALYZER_ID, Analysis, MediaLimits, Prediction
 from emollama.faces.detect import DEFAULT_MAX_FACES
 from emollama.faces.pipeline import analyze_media
-from emollama.media.errors import MediaError
+from emollama.media.errors import UNREADABLE_VIDEO_FIX, MediaError
 from emollama.media.sampling import parse_policy
 from emollama.media.video import Frame, VideoError, VideoReader
 

@@ -17,14 +17,11 @@ import numpy as np
 
 from emollama.api.types import MediaLimits
 from emollama.media.decode import load_image, to_rgb_uint8
-from emollama.media.errors import MediaError, MediaTooLarge
+from emollama.media.errors import UNREADABLE_VIDEO_FIX, MediaError, MediaTooLarge
 from emollama.media.sampling import candidate_indices
 from emollama.media.video import VideoError, VideoReader
 
 logger = logging.getLogger(__name__)
-UNREADABLE_VIDEO_FIX = "check that the file plays in a media player; re-encode it (e.g. to H.264 mp4)"
-
-
 def digest(data: bytes | str) -> str:
     """Item key of raw bytes or of a path string."""
     return "sha256:" + hashlib.sha256(data if isinstance(data, bytes) else os.fsencode(data)).hexdigest()[:16]

@@ -33,8 +33,8 @@ class MediaLimits:
     """
 
     max_pixels: int = 40_000_000
-    max_video_s: float = 120.0
-    max_video_frames: int = 64
+    max_video_s: float = 60.0  # the server's limits since 0.1; EmoLlama keeps every analysed frame in memory
+    max_video_frames: int = 32
 
 
 @dataclass(frozen=True)

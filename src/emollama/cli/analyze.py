@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emollama.analyze.runner import AnalyzeOptions
 from emollama.cli.options import arg
@@ -24,7 +25,7 @@ def _positive(text: str) -> int:
     return n
 
 
-def verbose_field() -> bool:
+def verbose_field() -> Any:
     """``--verbose``, shared with `emollama demo` (dest ``native_logs``: the top-level ``-v`` owns ``verbose``)."""
     return arg(False, flag="--verbose",
                help="also show the face libraries' native log lines (MediaPipe, TFLite, XNNPACK start-up "

@@ -2,7 +2,7 @@
 
 ``build_report`` is the single place where records become numbers (metrics.py) and where the headline convention
 (fold mean vs single split) is decided and written down. ``compare`` renders several reports side by side.
-Deliberately not here: running a model (the eval runner) or parsing answers (parse.py).
+Deliberately not here: running a model (the eval runner) or parsing answers (`emollama.faces.labels`).
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ calibrated class probabilities; there is never an unparseable answer. The maths 
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from emollama.model.inference import ClassScores, answer_token_ids, score_continuations
@@ -19,7 +17,6 @@ from emollama.model.processor import EmoLlamaProcessor
 
 __all__ = ["ClassScores", "answer_token_ids", "score_classes"]
 
-logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()

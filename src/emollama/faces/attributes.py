@@ -19,14 +19,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from emollama.faces._deps import require
-from emollama.faces.contract import AGE_GROUPS, age_group
+from emollama.faces.contract import AGE_GROUPS, GENDERS, age_group
 from emollama.faces.types import FaceAttributes, FaceBox
 
 log = logging.getLogger(__name__)
 
 AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float64)  # 81 classes, years
 MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
-GENDERS = ("female", "male")
 
 
 @runtime_checkable

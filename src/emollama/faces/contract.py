@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import torch
 import yaml
 
 from emollama.faces.agr import AGE_GROUPS, AGR_TEMPLATES, AGRAttributes, age_group, render_agr
@@ -37,7 +37,10 @@ __all__ = ["AGE_GROUPS", "AGR_TEMPLATES", "DATASET_CLASSES", "GENDERS", "POLICIE
            "AnswerParser", "ArrayLike", "FacePrior", "ParseResult", "age_group", "canonical_name", "load_vocabulary",
            "normalize", "parse_answer", "region_table", "render_agr", "resolve_label"]
 
-ArrayLike = np.ndarray | torch.Tensor
+if TYPE_CHECKING:  # torch only for the annotation: the face library and the label parser stay torch-free
+    import torch
+
+ArrayLike: TypeAlias = "np.ndarray | torch.Tensor"
 GENDERS = ("female", "male")  # order of FacePrior.gender_probs (emollama.priors.from_faces writes them so)
 
 
@@ -73,6 +76,35 @@ class FacePrior:
     @property
     def num_frames(self) -> int:
         return int(self.landmarks.shape[0])
+
+    def vector(self, cfg: Any) -> torch.Tensor:
+        """(T, cfg.prior_dim) global prior vector; raises if a width disagrees with the config.
+
+        ``cfg`` is the model's face config (`emollama.model.configuration.EmoLlamaFaceConfig`): only its widths
+        (num_blendshapes, num_age_bins, num_genders, num_races, embedding_dim) are read.
+        """
+        import torch
+
+        parts = [
+            ("blendshapes", self.blendshapes, cfg.num_blendshapes),
+            ("pose", self.pose, 3),
+            ("age_probs", self.age_probs, cfg.num_age_bins),
+            ("gender_probs", self.gender_probs, cfg.num_genders),
+            ("race_probs", self.race_probs, cfg.num_races),
+            ("embedding", self.embedding, cfg.embedding_dim),
+        ]
+        t = self.num_frames
+        out = []
+        for name, value, width in parts:
+            if width == 0:
+                continue
+            if value is None:
+                raise ValueError(f"FacePrior.{name} is None but face_config expects width {width}")
+            v = torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value, dtype=torch.float32)
+            if tuple(v.shape) != (t, width):
+                raise ValueError(f"FacePrior.{name}: expected shape ({t}, {width}), got {tuple(v.shape)}")
+            out.append(v)
+        return torch.cat(out, dim=-1)
 
 
 @cache

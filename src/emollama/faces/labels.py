@@ -1,7 +1,8 @@
 """Free-text answer -> class index for a given class list (DATASETS.md §8). Pure functions, no model.
 
 The vocabulary (synonyms, negators, idioms) is data: ``resources/synonyms.yaml``. Also holds a small built-in table
-of each benchmark's class list in official order, to be replaced by the dataset registry once it lands.
+of each benchmark's class list in official order, a dependency-free mirror of the dataset registry
+(`emollama.data.benchmarks.dataset_classes` reads the registry first).
 Deliberately not here: score-mode log-likelihoods (no parsing needed) and metrics.
 """
 

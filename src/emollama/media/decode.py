@@ -87,7 +87,8 @@ def frame_files(folder: str | Path) -> list[Path]:
 
 
 def load_media(path: str | Path, is_video: bool, policy: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Frame]:
-    """The ONE decoder shared by analyze, prepare, training and eval, so all of them see identical pixels.
+    """The decoder of datasets and the MLLM's media, shared by prepare, training, eval and zero-shot eval, so all
+    of them see identical pixels (`emollama analyze` and the API stream videos through `VideoReader` instead).
 
     Args:
         path: an image file; or, with ``is_video``, a video file or a folder of frame images.

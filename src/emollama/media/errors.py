@@ -19,5 +19,8 @@ class MediaError(Exception):
         super().__init__(msg)
 
 
+UNREADABLE_VIDEO_FIX = "check that the file plays in a media player; re-encode it (e.g. to H.264 mp4)"
+
+
 class MediaTooLarge(MediaError):
     """Media over a configured limit (pixels per image or frame, video duration or frame count)."""

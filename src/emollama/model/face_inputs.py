@@ -10,34 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from emollama.faces.contract import ArrayLike, FacePrior
+from emollama.faces.contract import GENDERS, ArrayLike, FacePrior, region_table
 from emollama.model.configuration import EmoLlamaFaceConfig
 
-
-def prior_vector(prior: FacePrior, cfg: EmoLlamaFaceConfig) -> torch.Tensor:
-    """(T, cfg.prior_dim) global prior vector; raises if a width disagrees with the config."""
-    parts = [
-        ("blendshapes", prior.blendshapes, cfg.num_blendshapes),
-        ("pose", prior.pose, 3),
-        ("age_probs", prior.age_probs, cfg.num_age_bins),
-        ("gender_probs", prior.gender_probs, cfg.num_genders),
-        ("race_probs", prior.race_probs, cfg.num_races),
-        ("embedding", prior.embedding, cfg.embedding_dim),
-    ]
-    t = prior.num_frames
-    out = []
-    for name, value, width in parts:
-        if width == 0:
-            continue
-        if value is None:
-            raise ValueError(f"FacePrior.{name} is None but face_config expects width {width}")
-        v = torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value, dtype=torch.float32)
-        if tuple(v.shape) != (t, width):
-            raise ValueError(f"FacePrior.{name}: expected shape ({t}, {width}), got {tuple(v.shape)}")
-        out.append(v)
-    return torch.cat(out, dim=-1)
-
-
+__all__ = ["GENDERS", "FacePrior", "pack_face_priors", "region_table"]  # the contract names: re-exported for 0.1 code
 
 
 def _t(x: ArrayLike) -> torch.Tensor:
@@ -61,7 +37,7 @@ def pack_face_priors(priors: list[FacePrior], cfg: EmoLlamaFaceConfig) -> dict[s
                 f"(layout {cfg.landmark_layout!r})"
             )
     out = {
-        "face_prior_values": torch.cat([prior_vector(p, cfg) for p in priors]),
+        "face_prior_values": torch.cat([p.vector(cfg) for p in priors]),
         "face_landmarks": torch.cat([_t(p.landmarks).float() for p in priors]),
         "face_frame_counts": torch.tensor([p.num_frames for p in priors], dtype=torch.long),
         "face_frame_mask": torch.cat(

@@ -13,15 +13,12 @@ a cache that already covers the whole prompt.) `emollama.evaluation.scoring.scor
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import torch
 
 from emollama.model.modeling import EmoLlamaForConditionalGeneration
 from emollama.model.processor import EmoLlamaProcessor
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Facial priors for the MLLM: one interface (`FacePriorExtractor`), a registry of backends, and the conversion of
-analyzer results into `emollama.model.face_inputs.FacePrior` (so training and inference see the same priors).
+analyzer results into `emollama.faces.contract.FacePrior` (so training and inference see the same priors).
 
 Backends (``PRIOR_EXTRACTORS.get(name)(**kwargs)``):
 
