@@ -12,7 +12,7 @@ runner can stream a long video while the API keeps the frames it needs for the M
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -126,15 +126,35 @@ def _photo(frames: Iterable[Frame], analyzer: FrameAnalyzer, keep_frames: bool, 
     return out
 
 
+def video_faces(frames: Iterable[tuple[np.ndarray, int, int]], analyzer: FrameAnalyzer,
+                ) -> Iterator[list[FaceResult]]:
+    """The one VIDEO-mode loop: each (rgb (H, W, 3) uint8, timestamp ms, frame index) -> that frame's faces.
+
+    Resets the analyzer first (a clip's results must not depend on the clip before it) and makes the timestamps
+    strictly increasing, which MediaPipe's VIDEO mode requires (irregular or repeated pts would raise).
+    """
+    if hasattr(analyzer, "reset_video"):
+        analyzer.reset_video()
+    last_ms = -1
+    for rgb, ts_ms, index in frames:
+        last_ms = max(int(ts_ms), last_ms + 1)
+        yield analyzer.analyze_frame(rgb, last_ms, index)
+
+
 def _video(frames: Iterable[Frame], analyzer: FrameAnalyzer, summarize: Callable[[Any], Any] | None,
            keep_frames: bool, on_frame: OnFrame | None) -> MediaFaces:
-    if hasattr(analyzer, "reset_video"):  # a clip's results must not depend on the clip before it
-        analyzer.reset_video()
     tracker = FaceTracker(summarize=summarize)
-    out, last_ms = MediaFaces("video"), -1
-    for frame in frames:
-        last_ms = max(int(round(frame.time_s * 1000)), last_ms + 1)  # VIDEO mode: strictly increasing
-        faces = analyzer.analyze_frame(frame.rgb, last_ms, frame.index)
+    out = MediaFaces("video")
+    frames = iter(frames)
+    seen: list[Frame] = []
+
+    def stamped() -> Iterator[tuple[np.ndarray, int, int]]:
+        for frame in frames:
+            seen.append(frame)
+            yield frame.rgb, int(round(frame.time_s * 1000)), frame.index
+
+    for faces in video_faces(stamped(), analyzer):
+        frame = seen.pop()
         ids = tracker.update(faces, frame.index, frame.time_s)
         out._add(frame, faces, keep_frames)
         if on_frame is not None:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from emollama.faces.align import CropConfig
 from emollama.faces.contract import FacePrior
+from emollama.faces.pipeline import video_faces
 from emollama.media.sampling import parse_policy
 from emollama.media.video import Frame
 from emollama.priors.keys import ExtractorSpec
@@ -157,14 +158,10 @@ class CropPriorExtractor:
 
         analyzer = self.backend.analyzer
         if is_video:
-            # a fresh VIDEO-mode landmarker per clip: tracking state from the previous clip (another worker's,
-            # in another order) must not change this clip's priors, and timestamps restart at 0
-            analyzer.reset_video()
-            picked, last = [], -1
-            for i, f in enumerate(frames):
-                last = max(ts[i], last + 1)  # VIDEO mode needs strictly increasing timestamps (irregular pts)
-                faces = analyzer.analyze_frame(f, last, frame_index=i)
-                picked.append(faces[0] if faces else None)
+            # a fresh VIDEO-mode landmarker per clip (another worker's previous clip must not change this one's
+            # priors), timestamps made strictly increasing: the pipeline's one VIDEO-mode loop
+            picked = [faces[0] if faces else None
+                      for faces in video_faces(((f, ts[i], i) for i, f in enumerate(frames)), analyzer)]
             n_faces = sum(p is not None for p in picked)
         else:
             results = analyzer.analyze_image(frames[0])

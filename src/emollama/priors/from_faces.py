@@ -125,12 +125,11 @@ class MediaPipePriorExtractor:
 
     def extract_video(self, frames: Iterable, timestamps_ms: Sequence[int] | None = None) -> FacePrior:
         """Largest face per frame (VIDEO mode; default timestamps 0, 40, 80, ... ms)."""
-        self.analyzer.reset_video()  # each clip starts fresh: results never depend on the previous clip
-        picked: list[FaceResult | None] = []
-        for i, frame in enumerate(frames):
-            ts = int(timestamps_ms[i]) if timestamps_ms is not None else 40 * i
-            faces = self.analyzer.analyze_frame(frame, ts, frame_index=i)
-            picked.append(faces[0] if faces else None)
+        from emollama.faces.pipeline import video_faces
+
+        stamped = ((f, int(timestamps_ms[i]) if timestamps_ms is not None else 40 * i, i) for i, f in enumerate(frames))
+        picked: list[FaceResult | None] = [faces[0] if faces else None
+                                           for faces in video_faces(stamped, self.analyzer)]
         return prior_from_results(picked, self.preprocess)
 
 
