@@ -27,12 +27,12 @@ def media_paths() -> list[Path]:
     return [resolve(name, download=False) for name in MEDIA]
 
 
-def strip(value: object) -> object:
-    """Drop volatile keys recursively."""
+def strip(value: object, volatile: frozenset[str] | set[str] = VOLATILE) -> object:
+    """Drop the ``volatile`` keys recursively."""
     if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+        return {k: strip(v, volatile) for k, v in value.items() if k not in volatile}
     if isinstance(value, list):
-        return [strip(v) for v in value]
+        return [strip(v, volatile) for v in value]
     return value
 
 

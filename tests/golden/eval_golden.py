@@ -12,17 +12,16 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from tests.golden import analyze_golden  # noqa: E402  (the repository root must be importable first)
+
 VOLATILE = {"seconds", "timing", "created", "git_sha", "root", "out", "command", "argv", "emollama_version", "path",
             "media"}
 
 
 def strip(value: object) -> object:
     """Drop volatile keys (wall time, paths of the temporary folders, versions) recursively."""
-    if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [strip(v) for v in value]
-    return value
+    return analyze_golden.strip(value, VOLATILE)
 
 
 def _read(out: Path) -> dict:
@@ -34,7 +33,6 @@ def _read(out: Path) -> dict:
 
 def run() -> dict:
     """Run the two evaluations in-process on fixture layouts; returns their reports and prediction rows."""
-    sys.path.insert(0, str(REPO))
     from tests.evaluation.eval_fixtures import dfew_two_folds, rafdb_root
 
     from emollama.cli.__main__ import main

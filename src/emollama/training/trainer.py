@@ -218,6 +218,11 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         append_jsonl(run_dir / "metrics.jsonl", {"step": result.global_step, "eval_accuracy": ev["accuracy"],
                                                  "eval_n": ev["n"], "eval_chance": ev["chance"]})
         (run_dir / "eval.json").write_text(json.dumps(ev, indent=2))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # every rank leaves together and tears the group down: a rank exiting with gloo's threads still alive
+        # can die in std::terminate (SIGABRT) while rank 0 is still saving or evaluating
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return summary
 
 
