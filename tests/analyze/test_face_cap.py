@@ -17,9 +17,12 @@ from emollama.faces.types import FaceBox, FaceResult
 
 
 def test_default_cap_fits_group_photos_and_is_shared():
-    from emollama.cli import analyze as cli
+    from emollama.api import Analyzer
+    from emollama.cli.analyze import Options
 
-    assert DetectorConfig().max_faces == DEFAULT_MAX_FACES == cli.DEFAULT_MAX_FACES >= 32  # it was 10
+    # one constant: the detector's, the records' options, the CLI's and the API's default
+    assert DetectorConfig().max_faces == DEFAULT_MAX_FACES >= 32  # it was 10
+    assert AnalyzeOptions().max_faces == Options(paths=["x"]).max_faces == Analyzer().max_faces == DEFAULT_MAX_FACES
 
 
 def test_options_that_change_records_change_the_hash():
@@ -33,10 +36,10 @@ def test_options_that_change_records_change_the_hash():
 
 
 def test_max_faces_reaches_the_detector():  # models load lazily: nothing heavy runs here
+    from emollama.analyze.runner import AnalyzeOptions, build_face_analyzer
     from emollama.api import Analyzer
-    from emollama.cli.analyze import _analyzer
 
-    assert _analyzer("mediapipe", 7).detector.cfg.max_faces == 7
+    assert build_face_analyzer(AnalyzeOptions(max_faces=7)).detector.cfg.max_faces == 7
     api = Analyzer(max_faces=7)
     assert api.backend.detector.cfg.max_faces == api.options.max_faces == 7
     assert api.spawn().backend.detector.cfg.max_faces == 7

@@ -92,7 +92,7 @@ class TwoOrThreeFaces:
 def test_annotate_and_crop_names_are_unique_and_stable(bad_corpus, tmp_path, monkeypatch):
     import emollama.cli.analyze as cli
 
-    monkeypatch.setattr(cli, "_analyzer", lambda *a, **k: TwoOrThreeFaces())
+    monkeypatch.setattr(cli, "build_face_analyzer", lambda *a, **k: TwoOrThreeFaces())
     stems = [bad_corpus[f"same_stem_{x}"] for x in "abc"]
     listing = []
     for run in range(2):

@@ -67,8 +67,8 @@ def _pooled(model, crops: torch.Tensor, landmarks: np.ndarray) -> torch.Tensor:
 def test_training_pools_the_same_regions_as_eval_and_api(tiny_model, tiny_processor, tmp_path, rng):
     pc = pytest.importorskip("emollama.priors.cache")
     from emollama.media.decode import load_image
+    from emollama.model.transforms import tower_crops
     from emollama.priors.from_faces import prior_from_results
-    from emollama.priors.providers import tower_crops
 
     pp = tiny_processor.preprocess
     path = tmp_path / "face.png"

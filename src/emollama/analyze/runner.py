@@ -35,6 +35,7 @@ from emollama.faces.detect import DEFAULT_MAX_FACES
 from emollama.faces.pipeline import FrameAnalyzer, MediaFaces, analyze_media
 from emollama.media.decode import MediaError, load_image
 from emollama.media.errors import UNREADABLE_VIDEO_FIX
+from emollama.media.kinds import DEFAULT_MAX_PIXELS
 from emollama.media.video import Frame, VideoError
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class AnalyzeOptions:
 
     backend: str = "mediapipe"
     video_sampling: str = "fps:2"
-    max_pixels: int = 100_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     landmarks: bool = False
     blendshapes: bool = False
     au_series: bool = False
@@ -60,6 +61,24 @@ class AnalyzeOptions:
     def digest(self) -> str:
         opts = dataclasses.asdict(self)
         return hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def build_face_analyzer(options: AnalyzeOptions) -> FrameAnalyzer:
+    """The face analyzer ``options`` describe (backend, max_faces, faces, expression): the CLI's and the API's.
+
+    Models load lazily, on the first frame (or `load()`).
+    """
+    if options.backend == "synthetic":
+        from emollama.analyze.synthetic import SyntheticAnalyzer
+
+        return SyntheticAnalyzer()
+    if options.backend != "mediapipe":
+        raise ValueError(f"unknown analyzer backend {options.backend!r}: 'mediapipe' or 'synthetic'")
+    from emollama.faces.analyzer import Analyzer, AnalyzerConfig
+    from emollama.faces.detect import DetectorConfig
+
+    return Analyzer(AnalyzerConfig(detector=DetectorConfig(max_faces=options.max_faces), faces=options.faces,
+                                   expression_model=options.expression))
 
 
 @dataclass

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from emollama.analyze.runner import AnalyzeOptions, image_records, prefetch, video_records
+from emollama.analyze.runner import AnalyzeOptions, build_face_analyzer, image_records, prefetch, video_records
 from emollama.api.inputs import as_file, image_pixels, renamed, video_policy
 from emollama.api.types import ANALYZER_ID, Analysis, MediaLimits, Prediction
 from emollama.faces.detect import DEFAULT_MAX_FACES
@@ -20,6 +20,8 @@ from emollama.faces.pipeline import analyze_media
 from emollama.media.errors import UNREADABLE_VIDEO_FIX, MediaError
 from emollama.media.sampling import parse_policy
 from emollama.media.video import Frame, VideoError, VideoReader
+
+_DEFAULTS = AnalyzeOptions()  # the API's defaults are `emollama analyze`'s
 
 
 class Analyzer:
@@ -36,27 +38,17 @@ class Analyzer:
     name = ANALYZER_ID
 
     def __init__(self, backend: str | Any = "mediapipe", *, limits: MediaLimits | None = None,
-                 video_sampling: str = "fps:2", max_faces: int | None = None, faces: str = "auto",
-                 expression: str = "emonet") -> None:
+                 video_sampling: str = _DEFAULTS.video_sampling, max_faces: int | None = None,
+                 faces: str = _DEFAULTS.faces, expression: str = _DEFAULTS.expression) -> None:
         parse_policy(video_sampling)
         max_faces = max_faces or DEFAULT_MAX_FACES
         self.backend_name = backend if isinstance(backend, str) else type(backend).__name__
-        if backend == "synthetic":
-            from emollama.analyze.synthetic import SyntheticAnalyzer
-
-            backend = SyntheticAnalyzer()
-        elif backend == "mediapipe":
-            from emollama.faces.analyzer import Analyzer as FaceAnalyzer
-            from emollama.faces.analyzer import AnalyzerConfig
-            from emollama.faces.detect import DetectorConfig
-
-            backend = FaceAnalyzer(AnalyzerConfig(detector=DetectorConfig(max_faces=max_faces), faces=faces,
-                                                  expression_model=expression))
-        self.backend, self.limits, self.video_sampling = backend, limits or MediaLimits(), video_sampling
+        self.limits, self.video_sampling = limits or MediaLimits(), video_sampling
         self.max_faces, self.faces, self.expression = max_faces, faces, expression
         self.options = AnalyzeOptions(backend=self.backend_name, video_sampling=video_sampling,
                                       max_pixels=self.limits.max_pixels, max_faces=max_faces, faces=faces,
                                       expression=expression)
+        self.backend = build_face_analyzer(self.options) if isinstance(backend, str) else backend
 
     def spawn(self) -> Analyzer:
         """A new Analyzer with the same settings and its own models (one analyzer per thread)."""

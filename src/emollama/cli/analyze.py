@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emollama.analyze.runner import AnalyzeOptions
+from emollama.analyze.runner import AnalyzeOptions, build_face_analyzer
 from emollama.cli.options import arg
 from emollama.faces.expression import EXPRESSION_MODELS
-from emollama.faces.find import DEFAULT_MAX_FACES, FACE_MODES
+from emollama.faces.find import FACE_MODES
 
 HELP = "analyze faces in images/videos/folders: box, AU cues, age/gender, expression and an explanation per face"
 _LIB = AnalyzeOptions()  # the analyzer's options: the one statement of their defaults
@@ -84,19 +84,6 @@ class Options:
         return AnalyzeOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(AnalyzeOptions)})
 
 
-def _analyzer(backend: str, max_faces: int = DEFAULT_MAX_FACES, faces: str = _LIB.faces,
-              expression: str = _LIB.expression):
-    if backend == "synthetic":
-        from emollama.analyze.synthetic import SyntheticAnalyzer
-
-        return SyntheticAnalyzer()
-    from emollama.faces.analyzer import Analyzer, AnalyzerConfig
-    from emollama.faces.detect import DetectorConfig
-
-    return Analyzer(AnalyzerConfig(detector=DetectorConfig(max_faces=max_faces), faces=faces,
-                                   expression_model=expression))
-
-
 def run(opts: Options) -> int:
     """Analyze ``opts.paths`` into ``opts.out``; 0, 1 (nothing to analyze) or 3 (some items failed)."""
     if not opts.native_logs:
@@ -127,7 +114,7 @@ def _run(opts: Options) -> int:
     lib = opts.analyzer_options()
     if opts.overwrite and opts.out.exists():
         opts.out.unlink()
-    analyzer = _analyzer(opts.backend, opts.max_faces, opts.faces, opts.expression)
+    analyzer = build_face_analyzer(lib)
     runner = Runner(analyzer, lib, annotate_dir=opts.annotate, crops_dir=opts.save_crops)
     progress = not opts.no_progress and sys.stderr.isatty()
     with ResultStore(opts.out, lib.digest()) as store:

@@ -57,13 +57,6 @@ def expression_input(rgb: np.ndarray, box: FaceBox, cfg: ExpressionNetConfig | N
     return np.asarray(Image.fromarray(crop).convert("L").resize((cfg.size, cfg.size), Image.Resampling.BILINEAR))
 
 
-def build_network(cfg: ExpressionNetConfig | None = None):
-    """A fresh `torch.nn.Module`: (B, 1, size, size) float in [0, 1] -> (B, 7) logits."""
-    from emollama.faces._expression_torch import ExpressionNet
-
-    return ExpressionNet(cfg or ExpressionNetConfig())
-
-
 class LearnedExpression:
     """``predict_face(rgb, box) -> {label: prob}`` with the shipped (or given) weights; loads lazily.
 

@@ -74,6 +74,15 @@ def preprocess_frame(frame: Image.Image | np.ndarray, pp: Preprocess, pad: bool 
     return normalise(resize_crop(frame, pp, pad), pp)
 
 
+def tower_crops(crops: np.ndarray | None, has_crop: np.ndarray, pp: Preprocess | None) -> torch.Tensor | None:
+    """(T, S, S, 3) uint8 face crops -> (T, 3, size, size) float32 for the vision tower, zeros on frames without a
+    crop (``has_crop`` (T,) False); None when there are no crops or no ``pp``."""
+    if crops is None or pp is None:
+        return None
+    return torch.stack([preprocess_frame(c, pp) if ok else torch.zeros(3, pp.size, pp.size)
+                        for c, ok in zip(crops, np.asarray(has_crop, bool), strict=True)])
+
+
 def preprocess_frames(frames: list, pp: Preprocess, pad: bool | None = None) -> torch.Tensor:
     """List of T frames -> (T, 3, size, size)."""
     return torch.stack([preprocess_frame(f, pp, pad) for f in frames])

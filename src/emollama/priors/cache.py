@@ -205,12 +205,9 @@ class PriorCache:
                           meta=json.loads(meta))
         pp = preprocess or self.preprocess
         if pp is not None and "crops" in arrays:
-            import torch
+            from emollama.model.transforms import tower_crops
 
-            from emollama.model.transforms import preprocess_frame
-
-            prior.crops = torch.stack([preprocess_frame(c, pp) if ok else torch.zeros(3, pp.size, pp.size)
-                                       for c, ok in zip(arrays["crops"], arrays["has_crop"].astype(bool), strict=True)])
+            prior.crops = tower_crops(arrays["crops"], arrays["has_crop"], pp)
         return prior
 
     def __contains__(self, key: object) -> bool:

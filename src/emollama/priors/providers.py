@@ -12,8 +12,6 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from emollama.faces.contract import FacePrior
 
 if TYPE_CHECKING:
@@ -59,18 +57,6 @@ class InMemoryPriorSource:
         return self.priors[req.key]
 
 
-def tower_crops(crops: np.ndarray | None, has_crop: np.ndarray, preprocess) -> Any:
-    """(T, S, S, 3) uint8 crops -> (T, 3, size, size) float for the vision tower, zeros where no crop; or None."""
-    if crops is None or preprocess is None:
-        return None
-    import torch
-
-    from emollama.model.transforms import preprocess_frame
-
-    return torch.stack([preprocess_frame(c, preprocess) if ok else torch.zeros(3, preprocess.size, preprocess.size)
-                        for c, ok in zip(crops, np.asarray(has_crop, bool), strict=True)])
-
-
 class ExtractorPriorSource:
     """Cold priors: the extractor `emollama prepare` runs, applied to the request's media when asked.
 
@@ -100,6 +86,8 @@ class ExtractorPriorSource:
         if res.error is not None:
             raise ValueError(f"face priors for {req.id!r} ({req.media_rel}): {res.error[0]}: {res.error[1]}")
         prior = res.prior
+        from emollama.model.transforms import tower_crops  # torch only when crops are asked for
+
         prior.crops = tower_crops(res.crops, res.has_crop, self.preprocess)
         self.stats["computed"] += 1
         self.stats["extract_ms"] += _ms_since(t0)
