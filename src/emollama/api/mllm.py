@@ -42,12 +42,13 @@ class EmoLlama:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu", *, analyzer: Analyzer | None = None,
                         max_new_tokens: int = 64) -> EmoLlama:
-        """Load a model directory saved by `save_pretrained` / `emollama convert` (see docs/serving.md)."""
-        from emollama.model.checkpoint import load_pretrained
+        """Load a shipped model by name (``"emollama-small"``), a directory written by `emollama export`, or a model
+        directory saved by `save_pretrained` / `emollama convert` (see docs/serving.md). Offline."""
+        from emollama.training.ship import SHIPPED, load_any
 
-        model, processor = load_pretrained(path, device=device)
-        return cls(model, processor, analyzer, name=f"emollama-mllm:{Path(path).resolve().name}",
-                   max_new_tokens=max_new_tokens)
+        model, processor = load_any(path, device=device)
+        name = str(path) if str(path) in SHIPPED else f"emollama-mllm:{Path(path).resolve().name}"
+        return cls(model, processor, analyzer, name=name, max_new_tokens=max_new_tokens)
 
     def spawn(self) -> EmoLlama:
         """Same weights (shared, read-only), own analyzer: one per serving thread."""

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "eval": "emollama.cli.eval",
     "train": "emollama.cli.train",
     "merge-lora": "emollama.cli.merge_lora",
+    "export": "emollama.cli.export",
     "train-expression": "emollama.cli.train_expression",
     "serve": "emollama.cli.serve",
 }

@@ -23,7 +23,8 @@ RANDOM_WEIGHTS = "model weights are RANDOM (tiny preset): these numbers are NOT 
 class Options:
     """`emollama eval` options."""
 
-    model: str | None = arg(None, help="emollama model directory (save_pretrained / emollama convert), or 'tiny' "
+    model: str | None = arg(None, help="a shipped model ('emollama-small'), an emollama model directory "
+                            "(save_pretrained / emollama convert / emollama export), or 'tiny' "
                             "(random weights, smoke tests) or 'small' (SmolLM2 LM, random vision); not with "
                             "--backend openai")
     dataset: str = arg(help="benchmark: rafdb, affectnet7, affectnet8, ferplus, dfew, ferv39k, mafw, ... "
@@ -56,6 +57,9 @@ class Options:
     no_agr: bool = arg(False, help="omit the AGR sentence (predicted age/gender from the face prior) that training "
                                    "puts at the start of the question (default: inserted, as in training; for the "
                                    "with/without-AGR ablation)")
+    ablation: bool = arg(False, help="also score the same samples without the AGR sentence, without <face> tokens, "
+                                     "and without both (score mode, local backend); writes ablation.json/.md with "
+                                     "all four variants")
     backend: str = arg("local", choices=("local", "openai"),
                        help="local model, or an OpenAI-compatible chat API (zero-shot other MLLMs)")
     api_model: str | None = arg(None, help="model name on the API server (with --backend openai)")
@@ -149,10 +153,10 @@ def build_backend(opts: Options, info, out: Path):
         notes["WARNING"] = RANDOM_WEIGHTS if opts.model == "tiny" else \
             "small preset: real SmolLM2 LM but RANDOM vision/face modules: these numbers are NOT accuracies"
     else:
-        from emollama.model.checkpoint import load_pretrained
+        from emollama.training.ship import SHIPPED, load_any
 
-        model, proc = load_pretrained(opts.model)
-        model_id = str(Path(opts.model).resolve())
+        model, proc = load_any(opts.model)
+        model_id = opts.model if opts.model in SHIPPED else str(Path(opts.model).resolve())
     ext_opts = {}
     for kv in opts.prior_opt:
         k, sep, v = kv.partition("=")
@@ -182,12 +186,60 @@ def run(opts: Options) -> int:
                       batch_size=opts.batch_size, run={**run_prov, **notes}, progress=not opts.no_progress,
                       n_boot=opts.n_boot, retry_failed=opts.retry_failed)
     paths = result.save(out)
+    if opts.ablation:
+        paths.update(run_ablation(opts, backend, items, info, run_prov, notes, out, result))
     for mode in result.reports:
         print(paths[f"{mode}.md"].read_text(encoding="utf-8"))
     if result.agreement:
         a = result.agreement
         print(f"score vs generate agreement: {a['agree']}/{a['n']} (generate parsed {a['generate_parsed']})")
+    if "ablation.md" in paths:
+        print(paths["ablation.md"].read_text(encoding="utf-8"))
     if "WARNING" in notes:
         print(f"WARNING: {notes['WARNING']}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+ABLATIONS = (("agr+face", True, True), ("face only (no AGR)", False, True), ("AGR only (no face tokens)", True, False),
+             ("neither", False, False))
+
+
+def run_ablation(opts: Options, backend, items, info, run_prov: dict, notes: dict, out: Path, main) -> dict[str, Path]:
+    """Score ``items`` under the four AGR x face-token variants (the main run's score report counts as the first
+    unless it was run without AGR); each variant logs under out/ablation/<k>/ and resumes like the main run."""
+    import copy
+    import json
+
+    from emollama.evaluation.backends import LocalBackend
+    from emollama.evaluation.runner import evaluate
+
+    if opts.backend != "local" or not isinstance(backend, LocalBackend):
+        raise ValueError("--ablation needs the local backend")
+    rows = []
+    for k, (name, agr, face) in enumerate(ABLATIONS):
+        if "score" in main.reports and agr == backend.agr and face == backend.face_tokens:
+            rep = main.reports["score"]
+        else:
+            variant = copy.copy(backend)
+            variant.agr, variant.face_tokens = agr, face
+            res = evaluate(variant, items, info=info, mode="score", policy=opts.policy,
+                           out_dir=out / "ablation" / str(k), batch_size=opts.batch_size, run={**run_prov, **notes}, progress=not opts.no_progress,
+                           n_boot=opts.n_boot)
+            res.save(out / "ablation" / str(k))
+            rep = res.reports["score"]
+        m = rep.metrics
+        rows.append({"variant": name, "agr": agr, "face_tokens": face, "n": len(rep.records),
+                     "war": m["war"]["value"], "war_ci": m["war"].get("ci"), "uar": m["uar"]["value"],
+                     "uar_ci": m["uar"].get("ci"), "macro_f1": m["macro_f1"]["value"]})
+    doc = {"dataset": info.name, "split": run_prov.get("split"), "mode": "score", "model": backend.model_id,
+           "variants": rows}
+    paths = {"ablation.json": out / "ablation.json", "ablation.md": out / "ablation.md"}
+    paths["ablation.json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    lines = [f"### AGR / face-token ablation: {info.name} {run_prov.get('split')}, score mode, n = {rows[0]['n']}",
+             "", "| variant | AGR | face tokens | WAR % | UAR % | macro-F1 % |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {'yes' if r['agr'] else 'no'} | {'yes' if r['face_tokens'] else 'no'} | "
+                     f"{100 * r['war']:.2f} | {100 * r['uar']:.2f} | {100 * r['macro_f1']:.2f} |")
+    paths["ablation.md"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths

@@ -31,6 +31,9 @@ class Options(LoadOptions):
     fold: int | None = arg(None, help="fold for DFEW/MAFW (default: 1, as FERID used one fold)")
     seed: int = arg(0, help="seed for template/vocabulary choice and shuffling (default {default})")
     limit: int = arg(0, help="only the first N samples (0 = all)")
+    sample: int = arg(0, metavar="N",
+                      help="a random N-sample subset drawn with --seed (dataset order kept; 0 = all); applied "
+                           "after --limit. Use it for a class-unbiased subset: datasets list samples class by class")
     media_prefix: str = arg("", metavar="DIR",
                             help="prefix for media paths in the JSONL, e.g. RAF-DB/basic for a shared data root")
     templates: list[str] = arg(default_factory=lambda: ["ferid"], nargs="+", metavar="ID", group="category",
@@ -93,7 +96,7 @@ def _run_category(opts: Options) -> int:
     from emollama.instruct.category import generate
 
     res = _load(opts)
-    samples = res.samples[: opts.limit] if opts.limit > 0 else res.samples
+    samples = select_samples(res.samples, opts.limit, opts.sample, opts.seed)
     records = generate(samples, res.info, opts.templates, opts.seed, opts.shuffle_options,
                        vocabularies=opts.vocabulary, media_prefix=opts.media_prefix)
     keys = _prior_keys(opts)
@@ -106,6 +109,17 @@ def _run_category(opts: Options) -> int:
     if lines:
         print("\n".join(lines))
     return 0
+
+
+def select_samples(samples: list, limit: int = 0, sample: int = 0, seed: int = 0) -> list:
+    """The first ``limit`` samples (0 = all), then a seeded random ``sample`` of them in their original order."""
+    import random
+
+    picked = samples[:limit] if limit > 0 else list(samples)
+    if 0 < sample < len(picked):
+        keep = sorted(random.Random(seed).sample(range(len(picked)), sample))
+        picked = [picked[i] for i in keep]
+    return picked
 
 
 def _prior_keys(opts: Options) -> dict[str, str]:
@@ -153,7 +167,7 @@ def _run_conversation(opts: Options) -> int:
         print(f"emollama gen-data: error: {err}", file=sys.stderr)
         return 1
     res = _load(opts)
-    samples = res.samples[: opts.limit] if opts.limit > 0 else res.samples
+    samples = select_samples(res.samples, opts.limit, opts.sample, opts.seed)
     rep = generate_conversations(
         samples, res.info, provider, opts.out, opts.ledger, opts.seed,
         cues=_conversation_cues(opts),

@@ -18,7 +18,8 @@ class Options:
     """`emollama predict` options."""
 
     media: Path = arg(positional=True, help="a photo or a video file")
-    model: str = arg(help="emollama model directory (save_pretrained / `emollama convert` / `merge-lora` output)")
+    model: str = arg(help="a shipped model ('emollama-small') or an emollama model directory (save_pretrained / "
+                          "`emollama convert` / `merge-lora` / `emollama export` output)")
     question: str | None = arg(None, help="question about the face (default: what is the facial expression of the "
                                           "person?)")
     faces: str = arg("all", choices=["all", "largest"], help="answer for every face or the largest")

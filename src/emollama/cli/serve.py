@@ -26,8 +26,9 @@ _S, _M, _A = ServeSettings(), MediaLimits(), AnalyzeOptions()
 class Options:
     """`emollama serve` options (times in seconds)."""
 
-    model: str | None = arg(None, metavar="PATH",
-                            help="emollama model directory (save_pretrained / emollama convert). Without it the CPU "
+    model: str | None = arg(None, metavar="NAME|PATH",
+                            help="a shipped model ('emollama-small') or an emollama model directory (save_pretrained "
+                                 "/ emollama convert / emollama export). Without it the CPU "
                                  "face analyzer is served as model 'emollama-analyzer' (chat answers are its "
                                  "explanations)")
     host: str = arg("127.0.0.1", help="bind address (default {default}: this machine only; 0.0.0.0 exposes it: set "

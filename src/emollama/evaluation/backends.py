@@ -144,16 +144,17 @@ class LocalBackend:
     probability the model puts on any of its spellings (they are disjoint strings). Generate mode: greedy decoding
     of up to ``max_new_tokens`` tokens, samples batched with left padding. With ``agr`` (default) the user turn starts
     with the AGR sentence built from the face prior exactly as in training (`agr_from_prior` + the processor's
-    template); ``agr=False`` omits it (the no-AGR ablation, `emollama eval --no-agr`).
+    template); ``agr=False`` omits it (the no-AGR ablation, `emollama eval --no-agr`). ``face_tokens=False`` drops
+    `<face>` while the prior still feeds the AGR sentence (the no-face-token ablation, `emollama eval --ablation`).
     """
 
     modes = MODES
 
     def __init__(self, model, processor, priors: PriorSource, *, model_id: str, canonical: Sequence[str],
                  max_new_tokens: int = 16, max_synonyms: int = 1, frames: str | None = None,
-                 media: DecodedMedia | None = None, agr: bool = True) -> None:
+                 media: DecodedMedia | None = None, agr: bool = True, face_tokens: bool = True) -> None:
         self.model, self.processor, self.priors = model, processor, priors
-        self.agr = agr
+        self.agr, self.face_tokens = agr, face_tokens
         self.media = media or DecodedMedia()  # cached tower-ready frames or decoding: identical pixels either way
         self.model_id, self.canonical = model_id, tuple(canonical)
         self.max_new_tokens, self.max_synonyms = max_new_tokens, max_synonyms
@@ -165,7 +166,7 @@ class LocalBackend:
                 else f"option word + synonyms, up to {self.max_synonyms} per class, logsumexp per class",
                 "frames": self.frames, "conv_template": self.processor.config.conv_template,
                 "agr": f"prior ({self.processor.config.agr_template})" if self.agr else "none",
-                "priors": self.priors.describe()}
+                "face_tokens": self.face_tokens, "priors": self.priors.describe()}
 
     def _inputs(self, items: Sequence[EvalItem]) -> tuple[list, list, list, list[dict]]:
         """(media, face priors, AGR attributes for the prompt, predicted groups for the report) per item."""
@@ -174,7 +175,7 @@ class LocalBackend:
             m = self.media.load(it.sample, self.frames)
             prior = self.priors.get(PriorRequest.for_sample(it.sample))
             media.append(m)
-            faces.append([prior] if prior is not None else [])
+            faces.append([prior] if prior is not None and self.face_tokens else [])
             agrs.append(agr_from_prior(prior) if self.agr else None)
             groups.append(predicted_agr(prior))
         return media, faces, agrs, groups

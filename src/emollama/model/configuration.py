@@ -74,6 +74,36 @@ class EmoLlamaFaceConfig(PreTrainedConfig):
 
 
 @strict
+class EmoNetVisionConfig(PreTrainedConfig):
+    r"""The trained expression CNN (`emollama.faces.expression_net`, emonet-fer2013) as a vision tower.
+
+    widths / blocks: channels and residual blocks per stage (must match the weights); image_size: input side in px;
+    hidden_size: feature width = widths[-1]. The feature map of the last stage, (image_size / 8)^2 cells, is the
+    patch grid; its mean is the CLS slot.
+    """
+
+    model_type = "emollama_emonet"
+    base_config_key = "vision_config"
+
+    widths: list[int] | tuple[int, ...] = (24, 48, 96, 192)
+    blocks: list[int] | tuple[int, ...] = (1, 2, 2, 2)
+    image_size: int = 48
+    hidden_size: int = 192
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.widths, self.blocks = list(self.widths), list(self.blocks)
+        if self.hidden_size != self.widths[-1]:
+            raise ValueError(f"vision_config.hidden_size={self.hidden_size} must equal widths[-1]={self.widths[-1]}")
+
+    @property
+    def patch_size(self) -> int:
+        """Pixels per feature-map cell: every stage after the first halves the resolution."""
+        return 2 ** (len(self.widths) - 1)
+
+
+@strict
 class EmoLlamaConfig(PreTrainedConfig):
     r"""EMO-LLaMA = LLaMA-VID (EVA-G + instruction-aware Q-Former + LLM) + Face Info Mining + AGR prompt.
 
@@ -146,4 +176,5 @@ def validate_compress_type(value: str | None) -> None:
 
 
 AutoConfig.register("emollama_face", EmoLlamaFaceConfig, exist_ok=True)
+AutoConfig.register("emollama_emonet", EmoNetVisionConfig, exist_ok=True)
 AutoConfig.register("emollama", EmoLlamaConfig, exist_ok=True)

@@ -81,6 +81,56 @@ class ClipTower(VisionTower):
         return out.hidden_states[self.feature_layer]
 
 
+@TOWERS.register("emollama_emonet")
+class EmoNetTower(VisionTower):
+    """emonet-fer2013 (the analyzer's expression CNN) without its head: RGB -> grey (ITU-R 601 luma) -> per-image
+    standardisation -> last-stage feature map, (F, 3, S, S) -> (F, 1 + (S/8)^2, C), CLS slot = mean of the cells.
+
+    It stays in eval mode (BatchNorm running statistics) whatever `train()` says: the tower is frozen.
+    """
+
+    LUMA = (0.299, 0.587, 0.114)
+
+    def __init__(self, config: PreTrainedConfig, feature_layer: int = -1) -> None:
+        super().__init__(config, feature_layer)
+        from emollama.faces._expression_torch import ExpressionNet
+        from emollama.faces.expression_net import ExpressionNetConfig
+
+        net = ExpressionNet(ExpressionNetConfig(widths=tuple(config.widths), blocks=tuple(config.blocks),
+                                                size=config.image_size))
+        self.stem, self.body = net.stem, net.body  # the 7-way head is not a feature
+        self.register_buffer("luma", torch.tensor(self.LUMA).view(1, 3, 1, 1), persistent=False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> EmoNetTower:
+        return super().train(False)
+
+    @property
+    def preprocess(self) -> Preprocess:
+        # [0, 1] RGB: the network standardises each image itself
+        return Preprocess(size=self.config.image_size, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                          resample="bilinear")
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        x = (pixel_values * self.luma.to(pixel_values.dtype)).sum(1, keepdim=True)  # (F, 1, S, S)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-2)  # as ExpressionNet.forward
+        h = self.body(self.stem((x - mean) / std))  # (F, C, g, g)
+        patches = h.flatten(2).transpose(1, 2)  # (F, g*g, C)
+        return torch.cat([patches.mean(1, keepdim=True), patches], dim=1)
+
+    def load_expression_weights(self, path) -> None:
+        """Load a `emollama train-expression` safetensors file (its head is dropped); shapes must match."""
+        from safetensors.torch import load_file
+
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()
+                 if not k.startswith("head.")}
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path}: does not fit the emonet tower (missing {missing[:5]}, unexpected "
+                             f"{unexpected[:5]}); check vision_config.widths/blocks")
+
+
 def build_vision_tower(config: PreTrainedConfig, feature_layer: int = -1) -> VisionTower:
     """Build the tower registered for ``config.model_type``."""
     return TOWERS.get(config.model_type)(config, feature_layer)

@@ -75,6 +75,10 @@ class DataArgs:
     train: str | None = None
     eval: str | None = None
     root: str = "."  # media paths in records are relative to this
+    # adapter name (e.g. fer2013): `root` is the folder a user passes to `emollama gen-data NAME ROOT` and is
+    # resolved by the adapter (FER2013: its archive unpacked once into the cache); relative prior dirs are then
+    # relative to the working directory, since the resolved root is not the user's folder
+    dataset: str | None = None
     priors: str = "none"  # PriorSource: 'none' | 'npz:DIR' | 'cache:DIR' (prior cache; DIR relative to root)
     face_token: bool = True  # insert <face> after the visual placeholder when a prior is available
     # crops for face_pixel_values: 'media' (cut from the frames at the prior's crop regions, the analyzer's rule),

@@ -165,6 +165,13 @@ def build_datasets(cfg: TrainConfig, processor: EmoLlamaProcessor, run_dir: Path
         d.root, d.train, d.eval, d.priors = str(out), str(out / "train.jsonl"), str(out / "eval.jsonl"), "npz:priors"
     if not d.train:
         raise ValueError("data.train is not set: pass an instruction JSONL or enable data.synthetic")
+    if d.dataset:
+        from emollama.data.benchmarks import get_benchmark
+
+        scheme, sep, arg = d.priors.partition(":")
+        if sep and arg and not Path(arg).is_absolute():
+            d.priors = f"{scheme}:{Path(arg).resolve()}"
+        d.root = str(get_benchmark(d.dataset).media_root(d.root))
     priors = build_prior_source(d.priors, d.root, processor.preprocess if d.face_crops == "prior" else None)
     frames = d.frames or processor.config.frame_sampling
     kw = {"frames": frames, "face_token": d.face_token, "on_missing": d.on_missing, "agr": d.agr}

@@ -111,6 +111,10 @@ class Benchmark:
         return DatasetInfo(self.name, self.classes, self.canonical, self.modality, self.splits, self.folds,
                            self.test_split)
 
+    def media_root(self, root: str | Path) -> Path:
+        """The folder that sample media paths (`Sample.rel`) are relative to, for the ``root`` a user passes."""
+        return Path(root).expanduser()
+
     def load(self, root: str | Path, split: str, fold: int | None = None, *, strict: bool = False,
              check_media: bool = True) -> LoadResult:
         """Read one split (and fold) from the official layout under ``root``.

@@ -98,6 +98,10 @@ class FER2013(Benchmark):
     classes = CLASSES
     canonical = CANONICAL
     modality = "image"
+
+    def media_root(self, root: str | Path) -> Path:
+        """The unpacked folder with train/ and test/ (the archive is unpacked once into the cache)."""
+        return resolve_root(Path(root).expanduser())
     label_format = "class folder names (angry ... surprise) or emotion ids 0-6 in fer2013.csv"
     splits = ("train", "publictest", "privatetest", "test")
     test_split = "test"
