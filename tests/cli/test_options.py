@@ -13,8 +13,8 @@ import pytest
 from emollama.cli.__main__ import COMMANDS, build_parser, command_parser
 from emollama.cli.options import add_dataclass_arguments, arg, field_default, options_from_args
 
-CONVERTED = {"analyze", "demo", "eval", "gen-data", "merge-lora", "predict", "prepare", "report", "score", "serve",
-             "show-config", "train", "train-expression"}
+CONVERTED = {"analyze", "demo", "eval", "export", "gen-data", "merge-lora", "predict", "prepare", "report", "score",
+             "serve", "show-config", "train", "train-expression"}
 # commands with sub-actions: each action's options are a dataclass of the command module
 SUB_ACTIONS = {("assets", "list"): "ListOptions", ("assets", "fetch"): "FetchOptions",
                ("assets", "verify"): "VerifyOptions", ("convert", "llama-vid"): "LlamaVidOptions",

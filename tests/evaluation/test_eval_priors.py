@@ -107,3 +107,29 @@ def test_cached_frames_give_identical_predictions(tmp_path, capsys):
     assert timing["media"]["frames_hit"] == 4 and "decoded" not in timing["media"]  # 2 samples x 2 modes
     assert cold["score"]["provenance"]["timing"]["media"]["decoded"] == 4
     capsys.readouterr()
+
+
+def test_ablation_scores_four_variants_and_face_tokens_really_change(tmp_path, capsys):
+    """`--ablation`: AGR x face-token variants in one run; the variant rows equal separate --no-agr / --priors none
+    style runs, so the numbers come from really different prompts."""
+    root = rafdb_root(tmp_path)
+    args = ["eval", "--model", "tiny", "--dataset", "rafdb", "--root", str(root), "--limit", "3", "--n-boot", "0",
+            "--no-progress", "--mode", "score"]
+    assert main([*args, "--out", str(tmp_path / "abl"), "--ablation"]) == 0
+    doc = json.loads((tmp_path / "abl" / "ablation.json").read_text())
+    assert [(v["agr"], v["face_tokens"]) for v in doc["variants"]] == [(True, True), (False, True), (True, False),
+                                                                       (False, False)]
+    assert all(v["n"] == 3 for v in doc["variants"])
+    def logliks(log):
+        rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        return [r["loglik"] for r in sorted(rows, key=lambda r: r.get("key", "")) if "loglik" in r]
+
+    loglik = {k: logliks(tmp_path / "abl" / (f"ablation/{k}" if k else "") / "predictions.jsonl")
+              for k in (0, 1, 2, 3)}
+    assert all(len(v) == 3 for v in loglik.values()), loglik
+    assert loglik[0] != loglik[2] and loglik[0] != loglik[1]  # <face> tokens and the AGR sentence both matter
+    # the no-AGR variant is exactly what --no-agr scores
+    assert main([*args, "--out", str(tmp_path / "noagr"), "--no-agr"]) == 0
+    assert logliks(tmp_path / "noagr" / "predictions.jsonl") == loglik[1]
+    assert "AGR / face-token ablation" in (tmp_path / "abl" / "ablation.md").read_text()
+    capsys.readouterr()

@@ -125,3 +125,44 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path):
     assert runs[False].keys() == runs[True].keys() == {1, 2, 3}
     # recomputed activations use the same kernels (bit-identical on AMD EPYC); allow rounding, never a fixed atol
     assert_close_numerics([runs[True][s] for s in (1, 2, 3)], [runs[False][s] for s in (1, 2, 3)], msg="losses:")
+
+
+def test_export_ships_only_the_delta_in_fp16_and_loads_back(debug_run, tmp_path):
+    """`emollama export`: fp16 trainables + LoRA, no tokenizer or optimizer; loading rebuilds the base, folds LoRA in
+    and predicts what the fp32 checkpoint predicts (fp16 rounding only)."""
+    from safetensors import safe_open
+
+    from emollama.training.merge import load_trained
+    from emollama.training.ship import is_shipped_dir, load_any
+
+    out = tmp_path / "shipped"
+    assert main(["export", str(debug_run / "final"), str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["adapter_config.json", "adapter_model.safetensors", "config.json", "emollama_train.json",
+                     "processor.json", "trainables.safetensors"], names
+    for f in ("trainables.safetensors", "adapter_model.safetensors"):
+        with safe_open(str(out / f), "pt") as fh:
+            assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}
+    meta = json.loads((out / "emollama_train.json").read_text())
+    assert meta["base"]["preset"] == "tiny" and meta["export_command"].startswith("emollama export")
+    assert is_shipped_dir(out) and not is_shipped_dir(debug_run / "final")  # a run checkpoint has its tokenizers
+    shipped, proc_s = load_any(out)
+    assert not any("lora" in n for n, _ in shipped.named_parameters())
+    ref, proc_r = load_trained(debug_run / "final")
+    b_s, b_r = _eval_batch(proc_s, debug_run / "data"), _eval_batch(proc_r, debug_run / "data")
+    for k in b_r:
+        assert torch.equal(b_s[k], b_r[k]), k
+    with torch.no_grad():
+        ls, lr = shipped(**b_s).logits, ref(**b_r).logits
+    mask = b_r["labels"] != -100  # answer positions
+    scale = lr.abs().max()
+    assert (ls - lr).abs().max() < 2e-2 * scale, float((ls - lr).abs().max() / scale)  # fp16 weights: ~1e-3 relative
+    agree = (ls.argmax(-1)[mask] == lr.argmax(-1)[mask]).float().mean()
+    assert agree > 0.98, float(agree)
+
+
+def test_export_refuses_what_is_not_a_training_checkpoint(tmp_path, capsys):
+    (tmp_path / "x").mkdir()
+    assert main(["export", str(tmp_path / "x"), str(tmp_path / "out")]) == 1
+    assert "emollama train" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

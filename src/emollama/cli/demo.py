@@ -35,6 +35,9 @@ class Options:
     max_new_tokens: int = arg(8, help="tokens generated per answer (default {default})")
     native_logs: bool = verbose_field()
     question: str = arg("What is the facial expression of the person?", help="question asked about each medium")
+    ask: str = arg("Why does she look happy?",
+                   help="question the shipped emollama-small checkpoint answers about the astronaut photo at the end "
+                        "(default {default!r}; '' skips it)")
 
 
 def run(opts: Options) -> int:
@@ -57,7 +60,27 @@ def run_analyzer(opts: Options) -> int:
     rc = main(["analyze", *paths, "--out", str(out), "--overwrite", "--annotate", str(opts.out / "annotated"),
                "--video-sampling", AnalyzeOptions().video_sampling, *(["--verbose"] if opts.native_logs else [])])
     print(f"records: {out}  annotated images and video: {opts.out / 'annotated'}")
+    if opts.ask:
+        ask_emollama_small(paths[0], opts.ask)
     return rc
+
+
+def ask_emollama_small(photo: str, question: str) -> None:
+    """One answer of the shipped EMO-LLaMA-small checkpoint about ``photo`` (skipped, with the fix, when SmolLM2's
+    registry package is not installed)."""
+    from emollama.api import EmoLlama
+
+    t0 = time.perf_counter()
+    try:
+        llm = EmoLlama.from_pretrained("emollama-small", max_new_tokens=48)
+    except FileNotFoundError as err:  # SmolLM2's registry package (or the shipped weights) not installed
+        print(f"emollama-small answer skipped: {err}")
+        return
+    preds = llm.predict(image=photo, question=question)
+    for p in preds[:1]:
+        print(f"emollama-small (135 M, trained on FER2013) asked {question!r} about {Path(photo).name}:")
+        print(f"  label {p.label} ({p.probabilities[p.label]:.0%}); answer: {p.text.strip()!r}")
+    print(f"  ({time.perf_counter() - t0:.1f} s, including loading the model)")
 
 
 def run_mllm(opts: Options) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emollama.cli.options import arg
+from emollama.faces.align import CropConfig
 from emollama.instruct.client import ClientConfig
 
 HELP = "evaluate a model (or an OpenAI-compatible API, zero-shot) on a FER benchmark: score | generate | both"
@@ -53,6 +54,12 @@ class Options:
                                      help="video frames the priors cover, as given to `emollama prepare "
                                           "--video-sampling` (default: the model's frame_sampling, i.e. the frames "
                                           "it sees)")
+    prior_crop_size: int = arg(CropConfig().size, metavar="PX",
+                               help="face-crop side of the prior cache, as given to `emollama prepare --crop-size` "
+                                    "(part of its keys; default {default})")
+    prior_crop_margin: float = arg(CropConfig().margin,
+                                   help="crop margin of the prior cache, as given to `emollama prepare --crop-margin` "
+                                        "(default {default})")
     prior_fallback: bool = arg(False, help="compute priors cold for samples the cache lacks (default: error)")
     no_agr: bool = arg(False, help="omit the AGR sentence (predicted age/gender from the face prior) that training "
                                    "puts at the start of the question (default: inserted, as in training; for the "
@@ -164,7 +171,8 @@ def build_backend(opts: Options, info, out: Path):
             raise ValueError(f"--prior-opt {kv!r}: expected KEY=VALUE")
         ext_opts[k.strip()] = yaml.safe_load(v)  # same typing as `emollama prepare --extractor-opt` (3 -> int)
     priors = model_prior_source(opts.priors, proc, extractor=opts.prior_extractor, options=ext_opts,
-                                policy=opts.prior_sampling, fallback=opts.prior_fallback)
+                                policy=opts.prior_sampling, fallback=opts.prior_fallback,
+                                crop=CropConfig(opts.prior_crop_margin, opts.prior_crop_size))
     backend = LocalBackend(model, proc, priors, model_id=model_id, canonical=info.canonical,
                            max_new_tokens=opts.max_new_tokens, max_synonyms=opts.synonyms,
                            media=build_media(opts.priors, proc), agr=not opts.no_agr)
@@ -224,8 +232,8 @@ def run_ablation(opts: Options, backend, items, info, run_prov: dict, notes: dic
             variant = copy.copy(backend)
             variant.agr, variant.face_tokens = agr, face
             res = evaluate(variant, items, info=info, mode="score", policy=opts.policy,
-                           out_dir=out / "ablation" / str(k), batch_size=opts.batch_size, run={**run_prov, **notes}, progress=not opts.no_progress,
-                           n_boot=opts.n_boot)
+                           out_dir=out / "ablation" / str(k), batch_size=opts.batch_size,
+                           run={**run_prov, **notes}, progress=not opts.no_progress, n_boot=opts.n_boot)
             res.save(out / "ablation" / str(k))
             rep = res.reports["score"]
         m = rep.metrics

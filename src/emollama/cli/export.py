@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,8 @@ def run(opts: Options) -> int:
     from emollama.training.ship import export_checkpoint
 
     out = export_checkpoint(opts.checkpoint, opts.out, {"export_git_sha": _git_sha(),
-                                                        "export_command": " ".join(["emollama", *sys.argv[1:]])})
+                                                        "export_command": f"emollama export {opts.checkpoint} "
+                                                                          f"{opts.out}"})
     size = sum(p.stat().st_size for p in out.iterdir())
     print(f"exported {opts.checkpoint} -> {out} ({size / 1e6:.1f} MB); "
           f"load with EmoLlama.from_pretrained({str(out)!r})")

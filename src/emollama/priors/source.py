@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from emollama.faces.align import CropConfig
 from emollama.faces.contract import FacePrior
 from emollama.priors.keys import ExtractorSpec
 from emollama.priors.npz import NpzDirPriorSource
@@ -98,7 +99,8 @@ def build_prior_source(spec: str, data_root: str | os.PathLike = ".", preprocess
     return PRIOR_SOURCES.get(scheme)(arg, Path(data_root), preprocess=preprocess)
 
 
-def model_prior_spec(processor, name: str | None = None, options: dict[str, Any] | None = None) -> ExtractorSpec:
+def model_prior_spec(processor, name: str | None = None, options: dict[str, Any] | None = None,
+                     crop: CropConfig | None = None) -> ExtractorSpec:
     """`ExtractorSpec` whose priors this model can read: mediapipe for 478-landmark models, else synthetic.
 
     The synthetic extractor gets the model's landmark/blendshape widths (tiny: 10 and 8) unless ``options`` set
@@ -109,20 +111,21 @@ def model_prior_spec(processor, name: str | None = None, options: dict[str, Any]
     opts = dict(options or {})
     if name == "synthetic":
         opts = {"num_landmarks": fc.num_landmarks, "num_blendshapes": fc.num_blendshapes, **opts}
-    return ExtractorSpec(name, opts)
+    return ExtractorSpec(name, opts, crop or CropConfig())
 
 
 def model_prior_source(spec_arg: str, processor, *, extractor: str | None = None,
                        options: dict[str, Any] | None = None, policy: str | None = None,
-                       fallback: bool = False) -> PriorSource:
+                       fallback: bool = False, crop: CropConfig | None = None) -> PriorSource:
     """Evaluation's ``--priors``: 'none' | 'auto' (cold extractor) | a cache directory, looked up by media.
 
-    ``policy`` defaults to the model's frame sampling; ``fallback`` computes priors the cache lacks (cold). A model
+    ``policy`` defaults to the model's frame sampling; ``fallback`` computes priors the cache lacks (cold); ``crop``
+    is the stored crop of the cache (`emollama prepare --crop-size/--crop-margin`: part of its keys). A model
     without a face module (``face_config.enabled`` False) always gets `NullPriorSource`.
     """
     if spec_arg == "none" or not getattr(processor.config.face_config, "enabled", True):
         return NullPriorSource()
-    spec = model_prior_spec(processor, extractor, options)
+    spec = model_prior_spec(processor, extractor, options, crop)
     policy = policy or processor.config.frame_sampling
     cold = ExtractorPriorSource(spec, policy, processor.preprocess) if spec_arg == "auto" or fallback else None
     if cold is not None and spec_arg == "auto":
