@@ -49,6 +49,7 @@ $(VENV)/.browser:
 env: $(VENV)/.core
 
 test: env $(VENV)/.faces $(VENV)/.browser
+	$(VPY) scripts/install_slow_assets.py  # SmolLM2 + MiniLM (registry): the shipped emollama-small is tested
 	$(VENV)/bin/lint-imports --no-cache  # the layer contracts in pyproject.toml (docs/architecture.md)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 

@@ -164,5 +164,5 @@ def test_small_config_takes_the_real_text_config():
 def test_build_model_dispatch():
     model, processor = build_model("tiny")
     assert model.config.text_config.hidden_size == 32 and processor.config is model.config
-    with pytest.raises(KeyError, match=r"buildable presets: \['small', 'tiny'\]"):
+    with pytest.raises(KeyError, match=r"buildable presets: \['emollama-small', 'small', 'tiny'\]"):
         build_model("llama-vid-7b")

@@ -58,3 +58,21 @@ def test_qformer_prompt_is_left_truncated(rng):
     assert b["qformer_input_ids"].shape[1] == 6
     text = proc.qformer_tokenizer.decode(b["qformer_input_ids"][0], skip_special_tokens=True)
     assert text == "what is the emotion"  # the question at the end survives
+
+
+def test_chat_template_supervises_the_answer_not_its_copy_in_the_question(rng):
+    """The answer word also appears in the question's option list; the supervised token must be the answer after the
+    assistant prompt (a first-occurrence search supervised the option list: the model learned nothing visual)."""
+    cfg = build_config("tiny", ["conv_template=chat_template"])
+    tok = tiny_lm_tokenizer()
+    tok.chat_template = CHAT_TEMPLATE
+    proc = EmoLlamaProcessor(tok, tiny_qformer_tokenizer(), cfg)
+    conv = [{"role": "user", "content": "<image> What is the emotion? Options: anger, fear."},
+            {"role": "assistant", "content": "fear"}]
+    b = proc(conv, media=make_frames(1, rng))
+    ids, labels = b["input_ids"][0], b["labels"][0]
+    pos = (labels != IGNORE_INDEX).nonzero().flatten().tolist()
+    assert tok.convert_ids_to_tokens(labels[pos].tolist()) == ["fear", "</s>"]
+    prompt = proc([conv[0]], media=make_frames(1, rng), add_generation_prompt=True)["input_ids"][0]
+    assert pos[0] == len(prompt)  # the first supervised token is the first one after the generation prompt
+    assert torch.equal(ids[pos], labels[pos])

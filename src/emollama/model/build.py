@@ -114,7 +114,41 @@ def build_emollama_small(overrides: list[str] | None = None, *, seed: int = 0, u
 
     model, processor = build_small(overrides, seed=seed, use_cache=use_cache, preset="emollama-small")
     model.vision_tower.load_expression_weights(tower_weights or DEFAULT_WEIGHTS)
+    init_projector_from_head(model, processor, tower_weights or DEFAULT_WEIGHTS)
     return model, processor
+
+
+def init_projector_from_head(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor, weights,
+                             scale: float = 0.25, rest: float = 0.1) -> None:
+    """Start the content-token projector (``mlp2x_gelu``) as "emonet's class logits -> the LM's class words".
+
+    A CPU-budget stand-in for LLaMA-VID's stage-1 alignment (docs/architecture.md): the content token is the mean of
+    emonet's feature map, exactly what emonet's own head reads. Hidden units 0..6 start as that head (7 logits),
+    and the output column of unit c starts as ``scale`` x the mean input embedding of class c's word, so a face
+    enters the LM near the word of its expression. The other hidden units keep their random init, with output
+    columns scaled by ``rest`` so they can still learn without drowning that signal. Nothing is frozen.
+    """
+    from safetensors.torch import load_file
+
+    from emollama.faces.expression import FER_LABELS
+
+    proj = model.llamavid.mm_projector
+    if not (isinstance(proj, torch.nn.Sequential) and len(proj) == 3):
+        raise ValueError(f"init_projector_from_head needs mm_projector_type mlp2x_gelu, got {proj}")
+    head = load_file(str(weights))
+    w, b = head["head.1.weight"].float(), head["head.1.bias"].float()  # (7, C), (7,)
+    emb = model.get_input_embeddings().weight
+    tok = processor.tokenizer
+    with torch.no_grad():
+        first, second = proj[0], proj[2]
+        n = w.shape[0]
+        first.weight[:n].copy_(w)
+        first.bias[:n].copy_(b)
+        second.weight.mul_(rest)
+        for c, name in enumerate(FER_LABELS[:n]):
+            ids = tok(name, add_special_tokens=False).input_ids
+            second.weight[:, c] = scale * emb[ids].float().mean(0)
+        second.bias.zero_()
 
 
 BUILDERS: dict[str, Callable[..., Built]] = {"tiny": build_tiny, "small": build_small,

@@ -62,9 +62,14 @@ def render_chat_template(tokenizer, messages: list[dict], add_generation_prompt:
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     spans, cursor = [], 0
     eos = tokenizer.eos_token or ""
-    for m in messages:
+    for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
+        # search only after this turn's generation prompt: the answer word also appears earlier, e.g. in the
+        # question's option list ("{anger, ..., happiness}"), and supervising that copy teaches nothing
+        prefix = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        if text.startswith(prefix):
+            cursor = max(cursor, len(prefix))
         start = text.find(m["content"], cursor)
         if start < 0:
             raise ValueError("chat template altered an assistant message; cannot locate it for label masking")

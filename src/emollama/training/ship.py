@@ -54,6 +54,11 @@ def export_checkpoint(ckpt: str | os.PathLike, out: str | os.PathLike, extra: di
     tower = _tower_file(meta)
     if tower is not None:
         meta["tower_sha256"] = sha256_file(tower)
+    env = ckpt.parent / "env.json"  # the run's provenance (git sha of the recipe commit, versions)
+    if env.is_file():
+        run_env = json.loads(env.read_text())
+        meta["train_git_sha"] = run_env.get("git_sha")
+        meta["train_versions"] = run_env.get("versions")
     meta.update(extra or {})
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
