@@ -67,6 +67,9 @@ class Options:
     ablation: bool = arg(False, help="also score the same samples without the AGR sentence, without <face> tokens, "
                                      "and without both (score mode, local backend); writes ablation.json/.md with "
                                      "all four variants")
+    ablation_sample: int = arg(0, metavar="N",
+                               help="run the ablation on a seeded random N-sample subset of the evaluated samples "
+                                    "(seed --seed; 0 = all of them; default {default})")
     backend: str = arg("local", choices=("local", "openai"),
                        help="local model, or an OpenAI-compatible chat API (zero-shot other MLLMs)")
     api_model: str | None = arg(None, help="model name on the API server (with --backend openai)")
@@ -224,9 +227,15 @@ def run_ablation(opts: Options, backend, items, info, run_prov: dict, notes: dic
 
     if opts.backend != "local" or not isinstance(backend, LocalBackend):
         raise ValueError("--ablation needs the local backend")
+    subset = 0 < opts.ablation_sample < len(items)
+    if subset:
+        import random
+
+        keep = sorted(random.Random(opts.seed).sample(range(len(items)), opts.ablation_sample))
+        items = [items[i] for i in keep]
     rows = []
     for k, (name, agr, face) in enumerate(ABLATIONS):
-        if "score" in main.reports and agr == backend.agr and face == backend.face_tokens:
+        if not subset and "score" in main.reports and agr == backend.agr and face == backend.face_tokens:
             rep = main.reports["score"]
         else:
             variant = copy.copy(backend)
@@ -241,10 +250,13 @@ def run_ablation(opts: Options, backend, items, info, run_prov: dict, notes: dic
                      "war": m["war"]["value"], "war_ci": m["war"].get("ci"), "uar": m["uar"]["value"],
                      "uar_ci": m["uar"].get("ci"), "macro_f1": m["macro_f1"]["value"]})
     doc = {"dataset": info.name, "split": run_prov.get("split"), "mode": "score", "model": backend.model_id,
+           "subset": {"n": len(items), "seed": opts.seed, "ids": [it.key for it in items]} if subset else None,
            "variants": rows}
     paths = {"ablation.json": out / "ablation.json", "ablation.md": out / "ablation.md"}
     paths["ablation.json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    lines = [f"### AGR / face-token ablation: {info.name} {run_prov.get('split')}, score mode, n = {rows[0]['n']}",
+    where = f"a seeded random subset (seed {opts.seed})" if subset else "all evaluated samples"
+    lines = [f"### AGR / face-token ablation: {info.name} {run_prov.get('split')}, score mode, n = {rows[0]['n']} "
+             f"({where})",
              "", "| variant | AGR | face tokens | WAR % | UAR % | macro-F1 % |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {'yes' if r['agr'] else 'no'} | {'yes' if r['face_tokens'] else 'no'} | "
