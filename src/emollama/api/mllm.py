@@ -16,6 +16,8 @@ from emollama.api.types import DEFAULT_QUESTION, Analysis, Prediction
 from emollama.faces.pipeline import FaceTrack
 from emollama.media.sampling import DEFAULT_POLICY, parse_policy, uniform_indices
 
+FACE_MARGIN = 0.1  # visual_input 'face': the expression network's own framing (FER2013-like tight crops)
+
 
 class EmoLlama:
     """EMO-LLaMA behind the analyzer: each face's analyzer priors fill `<face>`, its age/gender the AGR prompt.
@@ -103,7 +105,12 @@ class EmoLlama:
         from emollama.priors.from_faces import prior_from_results
 
         if a.media == "image":
-            return a.frames[0], prior_from_results(face.results, self.processor.preprocess)
+            frame = a.frames[0]
+            if getattr(self.model.config, "visual_input", "frame") == "face":
+                from emollama.faces.align import crop_region, square_box
+
+                frame = crop_region(frame, square_box(face.results[0].box, FACE_MARGIN))
+            return frame, prior_from_results(face.results, self.processor.preprocess)
         name, n = parse_policy(self.model.config.frame_sampling or DEFAULT_POLICY)
         n = int(n if name == "uniform" else parse_policy(DEFAULT_POLICY)[1])  # the model's frame count, as trained
         frames = [a.frames[i] for i in uniform_indices(len(a.frames), n)]

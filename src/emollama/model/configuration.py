@@ -117,6 +117,9 @@ class EmoLlamaConfig(PreTrainedConfig):
         frames with that turn's text as the Q-Former instruction (LLaMA-VID, SPEC §2.8); False = only the turns
         that hold a placeholder.
     conv_template: 'vicuna_v1' (LLaMA-VID exact) or 'chat_template' (the LM tokenizer's own template).
+    visual_input: what `EmoLlama.predict` puts behind `<image>` for each face of a photo: 'frame' (the whole photo,
+        LLaMA-VID) or 'face' (the face's square crop with a 10 % margin: models trained on face-crop datasets such
+        as FER2013, whose 48 px tower cannot see a face in a whole photo). Videos always use frames.
     agr_template: id of the AGR prompt template (emollama.faces.agr).
     image_token_id / video_token_id / face_token_id: ids of the placeholder special tokens in the LM vocabulary.
     """
@@ -141,6 +144,7 @@ class EmoLlamaConfig(PreTrainedConfig):
     qformer_max_length: int = 256
     visual_tokens_per_turn: bool = True
     conv_template: str = "vicuna_v1"
+    visual_input: str = "frame"
     agr_template: str = "agr_v1"
     image_token_id: int | None = None
     video_token_id: int | None = None
@@ -156,6 +160,8 @@ class EmoLlamaConfig(PreTrainedConfig):
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
         validate_compress_type(self.compress_type)
+        if self.visual_input not in ("frame", "face"):
+            raise ValueError(f"visual_input must be 'frame' or 'face', got {self.visual_input!r}")
         if self.conv_template not in ("vicuna_v1", "chat_template"):
             raise ValueError(f"conv_template must be 'vicuna_v1' or 'chat_template', got {self.conv_template!r}")
 
