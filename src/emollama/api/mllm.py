@@ -16,8 +16,6 @@ from emollama.api.types import DEFAULT_QUESTION, Analysis, Prediction
 from emollama.faces.pipeline import FaceTrack
 from emollama.media.sampling import DEFAULT_POLICY, parse_policy, uniform_indices
 
-FACE_MARGIN = 0.1  # visual_input 'face': the expression network's own framing (FER2013-like tight crops)
-
 
 class EmoLlama:
     """EMO-LLaMA behind the analyzer: each face's analyzer priors fill `<face>`, its age/gender the AGR prompt.
@@ -108,8 +106,10 @@ class EmoLlama:
             frame = a.frames[0]
             if getattr(self.model.config, "visual_input", "frame") == "face":
                 from emollama.faces.align import crop_region, square_box
+                from emollama.faces.expression_net import ExpressionNetConfig
 
-                frame = crop_region(frame, square_box(face.results[0].box, FACE_MARGIN))
+                # the expression network's own framing (FER2013-like tight crops), which the tower was trained on
+                frame = crop_region(frame, square_box(face.results[0].box, ExpressionNetConfig().margin))
             return frame, prior_from_results(face.results, self.processor.preprocess)
         name, n = parse_policy(self.model.config.frame_sampling or DEFAULT_POLICY)
         n = int(n if name == "uniform" else parse_policy(DEFAULT_POLICY)[1])  # the model's frame count, as trained

@@ -166,7 +166,7 @@ class LocalBackend:
                 else f"option word + synonyms, up to {self.max_synonyms} per class, logsumexp per class",
                 "frames": self.frames, "conv_template": self.processor.config.conv_template,
                 "agr": f"prior ({self.processor.config.agr_template})" if self.agr else "none",
-                "face_tokens": self.face_tokens, "priors": self.priors.describe()}
+                "priors": self.priors.describe(), **({} if self.face_tokens else {"face_tokens": False})}
 
     def _inputs(self, items: Sequence[EvalItem]) -> tuple[list, list, list, list[dict]]:
         """(media, face priors, AGR attributes for the prompt, predicted groups for the report) per item."""
