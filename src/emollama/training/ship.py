@@ -11,7 +11,6 @@ registry already has is duplicated. Loading folds LoRA into the LM weights: infe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from emollama.model.modeling import EmoLlamaForConditionalGeneration
 from emollama.model.processor import EmoLlamaProcessor
+from emollama.assets import sha256_file
 from emollama.training.checkpoint import ADAPTER, META, TRAINABLES, read_meta
 
 logger = logging.getLogger(__name__)
@@ -31,11 +31,6 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 # name -> packaged directory; `EmoLlama.from_pretrained(name)`, `--model name` everywhere
 SHIPPED: dict[str, Path] = {"emollama-small": RESOURCES / "emollama_small"}
 _COPIED = ("adapter_config.json", "config.json", "processor.json")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _tower_file(meta: dict[str, Any]) -> Path | None:
