@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from emollama.assets import sha256_file
 from emollama.model.modeling import EmoLlamaForConditionalGeneration
 from emollama.model.processor import EmoLlamaProcessor
-from emollama.assets import sha256_file
 from emollama.training.checkpoint import ADAPTER, META, TRAINABLES, read_meta
 
 logger = logging.getLogger(__name__)
