@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class LoopConfig:
     """Optimisation settings. Units: epochs over the training crops, learning rate per step."""
 
-    epochs: int = 28
+    epochs: int = 50
     batch_size: int = 128
     lr: float = 0.1  # peak of the one-cycle schedule (SGD, Nesterov momentum 0.9)
     weight_decay: float = 5e-4
@@ -38,6 +38,10 @@ class LoopConfig:
     class_weight_power: float = 0.3  # loss weight of class k = (1 / frequency_k) ** power, mean 1: helps disgust
     seed: int = 0
     threads: int = 2
+    # "bf16": autocast convolutions to bfloat16 (weights, optimiser and loss stay float32): 2.3x the images/s of
+    # "fp32" on a CPU with native bf16 (AVX512-BF16 or AMX), which buys 50 epochs instead of 28 in the 90-minute
+    # budget; "auto" = bf16 where the CPU has it natively, else fp32 (emulated bf16 is slower than fp32).
+    precision: str = "auto"
     net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -58,6 +62,19 @@ def _eval(net: ExpressionNet, crops: np.ndarray, labels: np.ndarray) -> dict:
     pred = predict_logits(net, crops, tta=False).argmax(axis=1)  # epoch selection: one plain pass
     r = compute_metrics(labels, pred, len(net.cfg.labels))
     return {"war": round(r["war"], 4), "uar": round(r["uar"], 4)}
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def resolve_precision(precision: str) -> str:
+    """"auto" -> "bf16" when oneDNN runs bfloat16 natively on this CPU, else "fp32"; others are checked and kept."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return "bf16" if native else "fp32"
 
 
 def _class_weights(labels: np.ndarray, k: int, power: float) -> torch.Tensor:
@@ -100,6 +117,8 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
     from tqdm.auto import tqdm
 
     torch.set_num_threads(cfg.threads)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision))  # recorded resolved: a resume must match it
+    log.info("training precision: %s", cfg.precision)
     out.mkdir(parents=True, exist_ok=True)
     ckpt, best_path, metrics = out / "checkpoint.pt", out / "best.pt", out / "metrics.jsonl"
     torch.manual_seed(cfg.seed)
@@ -133,8 +152,9 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
         for s in bar:
             idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             x = augment(x_all[idx].float().div_(255.0).unsqueeze(1), g, cfg.augment)
-            logits = net(x.contiguous(memory_format=torch.channels_last))
-            loss = F.cross_entropy(logits, y_all[idx], weight=weights, label_smoothing=cfg.label_smoothing)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                logits = net(x.contiguous(memory_format=torch.channels_last))
+            loss = F.cross_entropy(logits.float(), y_all[idx], weight=weights, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -6,13 +6,19 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from emollama.training.callbacks import git_sha
-from emollama.training.expression.loop import LoopConfig, calibrate_and_export, config_dict, train_loop
+from emollama.training.expression.loop import (
+    LoopConfig,
+    calibrate_and_export,
+    config_dict,
+    resolve_precision,
+    train_loop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
     from emollama.training.expression.crops import build_crops
 
     t0 = time.perf_counter()
+    r = replace(r, loop=replace(r.loop, precision=resolve_precision(r.loop.precision)))  # the summary names it
     bench = get_benchmark("fer2013")
     train = bench.load(r.root, "train").samples
     try:  # PublicTest is only reported, never used to choose: a copy without test/ still trains
