@@ -54,10 +54,25 @@ def test_shipped_files_are_the_delta_only_and_small():
     assert total <= 30e6, f"{total / 1e6:.1f} MB shipped; the budget is 30 MB"
     meta = json.loads((path / "emollama_train.json").read_text())
     assert meta["base"]["preset"] == "emollama-small" and meta["lora"]["r"] >= 1
-    from emollama.faces.expression_net import DEFAULT_WEIGHTS
-    from emollama.training.ship import sha256_file
+    from emollama.training.ship import TOWER, sha256_file
 
-    assert meta["tower_sha256"] == sha256_file(DEFAULT_WEIGHTS), "the tower it was trained on is the packaged one"
+    assert meta["tower_sha256"] == sha256_file(path / TOWER), "it ships the tower it was trained on"
+
+
+def test_the_checkpoint_runs_on_its_own_tower_not_the_analyzers(llm):
+    """The analyzer's expression model is retrained on its own schedule (issue 12); the MLLM keeps the frozen tower
+    it was trained on (tower.safetensors), whatever the packaged emonet file is now."""
+    import torch
+    from safetensors.torch import load_file
+
+    from emollama.training.ship import TOWER
+
+    own = load_file(str(SHIPPED["emollama-small"] / TOWER))
+    tower = llm.model.vision_tower.state_dict()
+    keys = [k for k in own if not k.startswith("head.")]
+    assert keys and all(k in tower for k in keys)
+    for k in keys:
+        assert torch.equal(tower[k].float(), own[k].float()), k
 
 
 @pytest.mark.parametrize("name, want", [

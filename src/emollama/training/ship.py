@@ -4,9 +4,12 @@ A shipped directory (e.g. ``emollama/resources/emollama_small``) holds only
   trainables.safetensors     every non-LoRA tensor the run trained (Q-Former, projectors, face modules), fp16
   adapter_model.safetensors  + adapter_config.json: the LoRA adapter, fp16
   emollama_train.json        the base-model spec (preset, overrides, seed), LoRA args, the frozen tower's sha256
+  tower.safetensors          (emollama-small) the frozen emonet tower it was trained on, a copy of that
+                             `emollama train-expression` file, fp16: the analyzer's expression model may be retrained
+                             later without invalidating this checkpoint
   config.json processor.json the resolved model config and preprocessing (for reading; the build recreates both)
-The frozen base (registry SmolLM2 + the packaged emonet tower) is rebuilt by the preset builder, so nothing the
-registry already has is duplicated. Loading folds LoRA into the LM weights: inference runs no peft code.
+The frozen base (registry SmolLM2 + the tower) is rebuilt by the preset builder, so nothing the registry already has
+is duplicated. Loading folds LoRA into the LM weights: inference runs no peft code.
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 # name -> packaged directory; `EmoLlama.from_pretrained(name)`, `--model name` everywhere
 SHIPPED: dict[str, Path] = {"emollama-small": RESOURCES / "emollama_small"}
 _COPIED = ("adapter_config.json", "config.json", "processor.json")
+TOWER = "tower.safetensors"
 
 
-def _tower_file(meta: dict[str, Any]) -> Path | None:
+def _tower_file(meta: dict[str, Any], directory: Path | None = None) -> Path | None:
+    """The emonet file an emollama-small checkpoint's tower comes from: its own copy when ``directory`` has one
+    (every export does), else the analyzer's packaged weights (what a training run builds on); None for others."""
     if meta["base"].get("preset") != "emollama-small":
         return None
+    if directory is not None and (directory / TOWER).is_file():
+        return directory / TOWER
     from emollama.faces.expression_net import DEFAULT_WEIGHTS
 
     return DEFAULT_WEIGHTS
@@ -46,7 +54,7 @@ def export_checkpoint(ckpt: str | os.PathLike, out: str | os.PathLike, extra: di
     tokenizers, no optimizer state. ``extra`` is merged into the meta (e.g. the git sha and the command)."""
     ckpt, out = Path(ckpt), Path(out)
     meta = read_meta(ckpt)
-    tower = _tower_file(meta)
+    tower = _tower_file(meta, ckpt)
     if tower is not None:
         meta["tower_sha256"] = sha256_file(tower)
     env = ckpt.parent / "env.json"  # the run's provenance (git sha of the recipe commit, versions)
@@ -65,6 +73,8 @@ def export_checkpoint(ckpt: str | os.PathLike, out: str | os.PathLike, extra: di
     for name in _COPIED:
         if (ckpt / name).exists():
             shutil.copy2(ckpt / name, tmp / name)
+    if tower is not None:
+        shutil.copy2(tower, tmp / TOWER)
     (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
@@ -102,11 +112,13 @@ def load_shipped(name_or_path: str | os.PathLike) -> tuple[EmoLlamaForConditiona
         raise FileNotFoundError(f"{name_or_path!r} is neither a shipped model ({sorted(SHIPPED)}) nor an exported "
                                 "directory (emollama export)")
     meta = read_meta(path)
-    tower = _tower_file(meta)
+    tower = _tower_file(meta, path)
     if tower is not None and meta.get("tower_sha256") and sha256_file(tower) != meta["tower_sha256"]:
-        raise ValueError(f"{path} was trained on a different emonet tower than {tower} (sha256 mismatch): the "
-                         "expression model was retrained after this checkpoint; retrain and re-export it")
+        raise ValueError(f"{path} was trained on a different emonet tower than {tower} (sha256 mismatch): re-export "
+                         "the checkpoint with `emollama export` (it copies its tower), or retrain it")
     model, processor = build_base(TrainConfig(model=ModelArgs(**meta["base"])))
+    if tower is not None:  # the build loaded the packaged emonet; the checkpoint's own tower replaces it
+        model.vision_tower.load_expression_weights(tower)
     if meta.get("lora"):
         model = attach_lora(model, LoraArgs(**meta["lora"]))
     load_checkpoint(model, path, strict=False)
