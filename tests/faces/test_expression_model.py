@@ -86,9 +86,10 @@ def test_analyzer_on_a_fixed_publictest_slice(analyzer, fer2013_root):
         f"the shipped weights changed: regenerate {GOLDEN.name} with `python {__file__} --write-golden`")
     same = sum(golden["labels"][k] == v for k, v in predicted.items())
     assert same / SLICE >= 0.97, f"{SLICE - same} of {SLICE} labels differ from the ones the model shipped with"
-    # the shipped model measures 64.6 % here (64.6 % on all of PublicTest); a broken crop, colour conversion or
-    # normalisation drops it far below 60 %. Issue #12 asks for >= 65 %: not reached yet (see the model card)
-    assert right / SLICE >= 0.60, f"WAR {right / SLICE:.3f} on the {SLICE}-image slice"
+    # the shipped model measures 69.1 % here (66.9 % on all of PublicTest); a broken crop, colour conversion or
+    # normalisation drops it far below the 65 % issue #12 asks for. With >= 97 % of the golden labels kept (at most
+    # 10 flips on another CPU) it stays >= 66.3 %
+    assert right / SLICE >= 0.65, f"WAR {right / SLICE:.3f} on the {SLICE}-image slice"
 
 
 def test_faces_auto_detect_and_whole_image(analyzer, fer2013_root):
@@ -113,9 +114,10 @@ def test_faces_auto_detect_and_whole_image(analyzer, fer2013_root):
     assert analyzer.analyze_image(big_blank) == []
 
 
-# issue #12 asks for the disgust photo too; the 20-epoch FER2013 model calls the posed anger photo sadness and
-# the disgust photo anger (the old mini-Xception + rules: anger right, disgust neutral). Strict: a model that gets
-# them right makes these xfails fail, so the expectation is updated with the model.
+# issue #12 asks for the disgust photo too; the 50-epoch FER2013 model calls the posed anger photo sadness (0.56;
+# anger 0.15) and the disgust photo sadness (0.37; anger 0.31, disgust 0.03); the old mini-Xception + rules: anger
+# right, disgust neutral. Strict: a model that gets them right makes these xfails fail, so the expectation is
+# updated with the model.
 _MISSED = pytest.mark.xfail(strict=True, reason="known miss of the shipped FER2013 model on posed colour photos")
 
 
