@@ -39,8 +39,9 @@ class LoopConfig:
     seed: int = 0
     threads: int = 2
     # "bf16": autocast convolutions to bfloat16 (weights, optimiser and loss stay float32): 2.3x the images/s of
-    # "fp32" on a CPU with native bf16 (AVX512-BF16 or AMX), which buys 50 epochs instead of 28 in the 90-minute
-    # budget; "auto" = bf16 where the CPU has it natively, else fp32 (emulated bf16 is slower than fp32).
+    # "fp32" on a CPU with native bf16 (AVX512-BF16 or AMX), which is what made 50 epochs affordable (28 in fp32;
+    # measured wall times in docs/expression_model.md); "auto" = bf16 where the CPU has it natively, else fp32
+    # (emulated bf16 is slower than fp32).
     precision: str = "auto"
     net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
