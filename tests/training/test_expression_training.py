@@ -128,6 +128,19 @@ def test_precision_is_resolved_recorded_and_checked_on_resume(tmp_path):
         L.train_loop(replace(cfg, precision=other), tmp_path, (x, y), (x, y), progress=False)
 
 
+def test_scoring_a_test_split_every_epoch_changes_no_weight(tmp_path):
+    """`--test-every-epoch` only logs: the trained weights are identical with and without it."""
+    x, y = _data(n=48)
+    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    plain = L.train_loop(cfg, tmp_path / "plain", (x, y), (x, y), progress=False)
+    logged = L.train_loop(cfg, tmp_path / "logged", (x, y), (x, y), test=(x[:20], y[:20]), progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "logged" / "metrics.jsonl").read_text().splitlines()]
+    assert all("publictest" in r for r in rows)
+    assert not any("publictest" in json.loads(r) for r in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines())
+    for (k, a), b in zip(plain.state_dict().items(), logged.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
 def test_export_measures_the_shipped_fp16_file(tmp_path):
     from emollama.faces.expression_net import LearnedExpression
 

@@ -54,6 +54,8 @@ class Options:
                               "(default {default}; the shipped weights were trained with bf16)")
     threads: int = arg(_LOOP.threads, help="torch threads for training (default {default})")
     workers: int = arg(_RECIPE.workers, help="processes for the cropping pass (default {default})")
+    test_every_epoch: bool = arg(False, help="also score PublicTest after every epoch, into metrics.jsonl (logging "
+                                 "only, never used to choose; ~10 s an epoch). The final model is scored on it anyway")
     no_progress: bool = arg(False, help="no progress bars (logs only)")
 
 
@@ -65,7 +67,8 @@ def run(opts: Options) -> int:
                       threads=opts.threads, precision=opts.precision)
     command = "emollama " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     recipe = ExpressionRecipe(Path(opts.root), Path(opts.out), opts.val_fraction, opts.workers,
-                              Path(opts.export) if opts.export else None, command, loop)
+                              Path(opts.export) if opts.export else None, command, loop,
+                              test_every_epoch=opts.test_every_epoch)
     s = run_recipe(recipe, progress=not opts.no_progress)
     m = s["metrics"]
     print(f"weights: {s['weights']}" + (f" (copied to {s['export']})" if s["export"] else ""))
