@@ -49,6 +49,12 @@ def _tower_file(meta: dict[str, Any], directory: Path | None = None) -> Path | N
     return DEFAULT_WEIGHTS
 
 
+def tower_record(meta: dict[str, Any]) -> dict[str, str]:
+    """{"tower_sha256": ...} of the tower a run with this meta builds on (training records it), else {}."""
+    tower = _tower_file(meta)
+    return {"tower_sha256": sha256_file(tower)} if tower is not None else {}
+
+
 def export_checkpoint(ckpt: str | os.PathLike, out: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write the shipped form of training checkpoint ``ckpt`` into ``out`` (replaced): fp16 tensors, no
     tokenizers, no optimizer state. ``extra`` is merged into the meta (e.g. the git sha and the command)."""
@@ -56,7 +62,12 @@ def export_checkpoint(ckpt: str | os.PathLike, out: str | os.PathLike, extra: di
     meta = read_meta(ckpt)
     tower = _tower_file(meta, ckpt)
     if tower is not None:
-        meta["tower_sha256"] = sha256_file(tower)
+        sha = sha256_file(tower)
+        if meta.get("tower_sha256", sha) != sha:  # recorded at training time (runs from before: not recorded)
+            raise ValueError(f"{ckpt} was trained on an emonet tower of sha256 {meta['tower_sha256'][:12]}..., but "
+                             f"{tower} is now {sha[:12]}... (the expression model was retrained since): export from "
+                             "a checkout whose resources/expression/ holds the run's tower, or retrain")
+        meta["tower_sha256"] = sha
     env = ckpt.parent / "env.json"  # the run's provenance (git sha of the recipe commit, versions)
     if env.is_file():
         run_env = json.loads(env.read_text())

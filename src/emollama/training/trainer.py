@@ -210,6 +210,9 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     meta = {"stage": cfg.stage.name, "base": dataclasses.asdict(cfg.model),
             "lora": dataclasses.asdict(cfg.lora) if get_stage(cfg.stage.name).lora else None,
             "skipped": dict(train_ds.skipped)}
+    from emollama.training.ship import tower_record
+
+    meta.update(tower_record(meta))  # the frozen tower the run was built on, so an export can check it copies that
     trainer = EmoTrainer(model=model, args=args, train_dataset=train_ds, data_collator=collator, callbacks=callbacks,
                          processor=processor, ckpt_meta=meta, group_by_modality=cfg.data.group_by_modality_length)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
