@@ -104,7 +104,7 @@ class EmoLlama:
 
         if a.media == "image":
             frame = a.frames[0]
-            if getattr(self.model.config, "visual_input", "frame") == "face":
+            if self.model.config.visual_input == "face":
                 from emollama.faces.align import crop_region, square_box
                 from emollama.faces.expression_net import ExpressionNetConfig
 

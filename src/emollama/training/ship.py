@@ -127,9 +127,9 @@ def load_shipped(name_or_path: str | os.PathLike) -> tuple[EmoLlamaForConditiona
     if tower is not None and meta.get("tower_sha256") and sha256_file(tower) != meta["tower_sha256"]:
         raise ValueError(f"{path} was trained on a different emonet tower than {tower} (sha256 mismatch): re-export "
                          "the checkpoint with `emollama export` (it copies its tower), or retrain it")
-    model, processor = build_base(TrainConfig(model=ModelArgs(**meta["base"])))
-    if tower is not None:  # the build loaded the packaged emonet; the checkpoint's own tower replaces it
-        model.vision_tower.load_expression_weights(tower)
+    # the checkpoint's own tower, not the analyzer's packaged emonet (which may have been retrained since)
+    model, processor = build_base(TrainConfig(model=ModelArgs(**meta["base"])),
+                                  **({"tower_weights": str(tower)} if tower is not None else {}))
     if meta.get("lora"):
         model = attach_lora(model, LoraArgs(**meta["lora"]))
     load_checkpoint(model, path, strict=False)

@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 DELAY_ENV = "EMOLLAMA_TRAIN_STEP_DELAY_MS"
 
 
-def build_base(cfg: TrainConfig) -> tuple[nn.Module, EmoLlamaProcessor]:
-    """The untrained (model, processor) named by ``cfg.model``: a converted directory or a preset build."""
+def build_base(cfg: TrainConfig, **build_kwargs: Any) -> tuple[nn.Module, EmoLlamaProcessor]:
+    """The untrained (model, processor) named by ``cfg.model``: a converted directory or a preset build
+    (``build_kwargs`` go to the preset's builder, e.g. ``tower_weights`` for emollama-small)."""
     m = cfg.model
     if m.path:
         if m.overrides:
@@ -46,7 +47,7 @@ def build_base(cfg: TrainConfig) -> tuple[nn.Module, EmoLlamaProcessor]:
         return load_pretrained(m.path)
     from emollama.model.build import build_model
 
-    return build_model(m.preset, list(m.overrides), seed=m.seed)
+    return build_model(m.preset, list(m.overrides), seed=m.seed, **build_kwargs)
 
 
 def prepare_model(model: nn.Module, cfg: TrainConfig) -> nn.Module:
