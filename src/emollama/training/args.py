@@ -22,6 +22,7 @@ from emollama.model.presets import apply_overrides, merge
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_MISSING = ("error", "skip")
 FACE_CROPS = ("media", "prior", "none")
+CLASS_BALANCE = ("none", "sqrt", "inverse")
 
 
 @dataclass
@@ -89,6 +90,10 @@ class DataArgs:
     frames: str | None = None  # video frame policy, e.g. 'uniform:8'; None = model config frame_sampling
     max_length: int = 2048
     group_by_modality_length: bool = True
+    # class-balanced order: records with a `label` are drawn with weight freq^-1/2 ('sqrt') or freq^-1 ('inverse')
+    # per label (a seeded weighted permutation, so a run shorter than an epoch sees rare classes more often);
+    # 'none' = uniform. Needs group_by_modality_length: false (one ordering rule at a time).
+    class_balance: str = "none"
     validate_schema: bool = False  # full emollama schema validation (LLaVA-only records fail it)
     synthetic: SyntheticArgs = field(default_factory=SyntheticArgs)
 
@@ -96,6 +101,10 @@ class DataArgs:
         _check_choice("data.on_missing", self.on_missing, ON_MISSING)
         _check_choice("data.face_crops", self.face_crops, FACE_CROPS)
         _check_choice("data.agr", self.agr, ("prior", "none"))
+        _check_choice("data.class_balance", self.class_balance, CLASS_BALANCE)
+        if self.class_balance != "none" and self.group_by_modality_length:
+            raise ValueError(f"data.class_balance={self.class_balance} replaces the modality/length grouping: also "
+                             "set data.group_by_modality_length=false")
 
 
 @dataclass

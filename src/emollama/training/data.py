@@ -140,6 +140,13 @@ class InstructionDataset(Dataset):
     def modality(self, i: int) -> str:
         return "video" if "video" in self.records[i] else "image"
 
+    def label(self, i: int) -> str | None:
+        """The record's class name (`label.name`, or a plain string label), None when it has none."""
+        lab = self.records[i].get("label")
+        if isinstance(lab, dict):
+            lab = lab.get("name")
+        return lab if isinstance(lab, str) else None
+
     def length(self, i: int) -> int:
         """Cheap length proxy for grouping: words in the conversation (+ frames for videos)."""
         rec = self.records[i]

@@ -73,3 +73,52 @@ class SeededRandomSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         return iter(torch.randperm(self.n, generator=g).tolist())
+
+
+def balance_weights(labels: Sequence[str | None], mode: str) -> torch.Tensor:
+    """Per-sample draw weights (N,) float64: freq(label)^-1/2 ('sqrt') or ^-1 ('inverse'); 'none' = all ones.
+
+    Samples without a label (None) weigh as the mean labelled weight, so unlabelled data is neither favoured nor
+    starved.
+    """
+    if mode not in ("none", "sqrt", "inverse"):
+        raise ValueError(f"class balance {mode!r}: use none, sqrt or inverse")
+    n = len(labels)
+    if mode == "none" or n == 0:
+        return torch.ones(n, dtype=torch.float64)
+    counts: dict[str, int] = {}
+    for lab in labels:
+        if lab is not None:
+            counts[lab] = counts.get(lab, 0) + 1
+    power = 0.5 if mode == "sqrt" else 1.0
+    w = [counts[lab] ** -power if lab is not None else float("nan") for lab in labels]
+    t = torch.tensor(w, dtype=torch.float64)
+    known = ~torch.isnan(t)
+    t[~known] = t[known].mean() if known.any() else 1.0
+    return t
+
+
+class ClassBalancedSampler(Sampler[int]):
+    """A weighted random permutation (without replacement) that depends only on (seed, epoch).
+
+    Every sample still appears once per epoch; the weights decide how early, so a run of `max_steps` shorter
+    than an epoch sees the classes in proportion to freq x weight (sqrt: freq^1/2) instead of freq.
+    """
+
+    def __init__(self, weights: torch.Tensor, seed: int = 0) -> None:
+        self.weights, self.seed, self.epoch = weights.double(), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        if len(self.weights) == 0:
+            return iter([])
+        # Efraimidis-Spirakis keys u^(1/w): sorting them is a weighted draw without replacement, exact and O(N log N)
+        u = torch.rand(len(self.weights), generator=g, dtype=torch.float64)
+        keys = u.log() / self.weights
+        return iter(torch.argsort(keys, descending=True).tolist())

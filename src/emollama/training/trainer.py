@@ -28,7 +28,12 @@ from emollama.training.checkpoint import latest_checkpoint, list_checkpoints, lo
 from emollama.training.collate import Collator
 from emollama.training.data import InstructionDataset, read_records
 from emollama.training.lora import attach_lora
-from emollama.training.sampler import ModalityLengthGroupedSampler, SeededRandomSampler
+from emollama.training.sampler import (
+    ClassBalancedSampler,
+    ModalityLengthGroupedSampler,
+    SeededRandomSampler,
+    balance_weights,
+)
 from emollama.training.stages import apply_stage, get_stage, log_trainable
 
 logger = logging.getLogger(__name__)
@@ -124,15 +129,19 @@ class EmoTrainer(Trainer):
     """`Trainer` with emollama's sampler and checkpoint layout (see `emollama.training.checkpoint`)."""
 
     def __init__(self, *args, processor: EmoLlamaProcessor, ckpt_meta: dict[str, Any], group_by_modality: bool,
-                 **kwargs) -> None:
+                 class_balance: str = "none", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.emo_processor = processor
         self.ckpt_meta = ckpt_meta
         self.group_by_modality = group_by_modality
+        self.class_balance = class_balance
 
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        if self.class_balance != "none":
+            return ClassBalancedSampler(balance_weights([ds.label(i) for i in range(len(ds))], self.class_balance),
+                                        seed)
         if not self.group_by_modality:
             return SeededRandomSampler(len(ds), seed)
         group = self.args.per_device_train_batch_size * self.args.world_size
@@ -215,7 +224,8 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     meta.update(tower_record(meta))  # the frozen tower the run was built on, so an export can check it copies that
     trainer = EmoTrainer(model=model, args=args, train_dataset=train_ds, data_collator=collator, callbacks=callbacks,
-                         processor=processor, ckpt_meta=meta, group_by_modality=cfg.data.group_by_modality_length)
+                         processor=processor, ckpt_meta=meta, group_by_modality=cfg.data.group_by_modality_length,
+                         class_balance=cfg.data.class_balance)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     trainer.save_model(str(run_dir / "final"))
     summary: dict[str, Any] = {"run_dir": str(run_dir), "global_step": result.global_step,
