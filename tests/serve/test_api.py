@@ -152,8 +152,10 @@ def _clip(path: Path, n: int = 6) -> Path:
 
 
 @pytest.mark.parametrize("media", ["image", "video"])
-def test_emollama_predict_runs_one_tower_pass_and_one_prefill_per_face(media, tmp_path):
-    """Class scoring and generation share one prefill: each face costs one vision-tower pass and one LM prefill."""
+@pytest.mark.parametrize("label_from", ["question", "category"])
+def test_emollama_predict_prefills_per_face(media, label_from, tmp_path):
+    """label_from='question': scoring and generation share one prefill (one tower pass + one LM prefill per face);
+    'category' (default) adds exactly one prefill per face, for the closed-set question the label is scored on."""
     from tests.model.test_inference import count_passes
 
     from emollama.model.build import build_tiny
@@ -165,7 +167,7 @@ def test_emollama_predict_runs_one_tower_pass_and_one_prefill_per_face(media, tm
     kw = {"image": png_bytes()} if media == "image" else {"video": _clip(tmp_path / "clip.mp4")}
     counts, hooks = count_passes(model)
     try:
-        preds = llm.predict(**kw)
+        preds = llm.predict(**kw, label_from=label_from)
     finally:
         for h in hooks:
             h.remove()
@@ -173,6 +175,47 @@ def test_emollama_predict_runs_one_tower_pass_and_one_prefill_per_face(media, tm
     if media == "video":
         assert [p.track_id for p in preds] == [0, 1] and preds[0].record["frames_with_face"] == 6
     per_pass = 1 + model.config.face_config.use_crop_features  # the media frames, then the face crops
-    assert dict(counts) == {"tower": 2 * per_pass, "prefill": 2}
+    prefills = 1 if label_from == "question" else 2
+    assert dict(counts) == {"tower": 2 * per_pass * prefills, "prefill": 2 * prefills}
     for p in preds:
         assert p.label in p.probabilities and abs(sum(p.probabilities.values()) - 1) < 1e-3 and p.model == llm.name
+
+
+def test_emollama_label_is_scored_on_the_category_question():
+    """The default label equals `score_classes` after FERID's closed-set question (what `emollama eval` measures);
+    label_from='question' equals the scores after the user's own question; the text is the same either way."""
+    import torch
+
+    from emollama.api.mllm import category_question, conversation
+    from emollama.evaluation.scoring import score_classes
+    from emollama.faces.decide import LABELS
+    from emollama.model.build import build_tiny
+    from emollama.model.inference import answer
+
+    from .conftest import MP_TINY
+
+    model, processor = build_tiny(MP_TINY)
+    llm = EmoLlama(model, processor, Analyzer("synthetic"), max_new_tokens=3)
+    q = category_question(False)
+    assert q.startswith("What is the facial expression of the person in the image?")
+    assert "{anger, disgust, fear, happiness, sadness, surprise, neutral}" in q
+    img = png_bytes()
+    cat = llm.predict(image=img, question="How does she feel?")[0]
+    own = llm.predict(image=img, question="How does she feel?", label_from="question")[0]
+    a = llm.analyzer.analysis(img, None, keep_frames=True)
+    (_, face), = a.select("all")
+    media, prior = llm._inputs(a, face)
+    agr = face.attributes.to_agr() if face.attributes is not None else None
+    with torch.inference_mode():
+        want_cat = score_classes(model, processor, conversation("image", q, []), list(LABELS), media=[media],
+                                 faces=[prior], agr=agr)
+        want_own = answer(model, processor, conversation("image", "How does she feel?", []), list(LABELS),
+                          media=[media], faces=[prior], agr=agr, max_new_tokens=3)
+    for pred, want in ((cat, want_cat), (own, want_own.scores)):
+        got = torch.tensor([pred.probabilities[k] for k in LABELS])
+        assert torch.allclose(got, want.probs.float(), atol=2e-4), (got, want.probs)
+        assert pred.label == LABELS[want.index]
+    assert cat.text == own.text == want_own.text
+    assert not torch.allclose(want_cat.probs, want_own.scores.probs, atol=1e-3)  # the two questions differ
+    with pytest.raises(ValueError, match="label_from='why'.*category, question"):
+        llm.predict(image=img, label_from="why")

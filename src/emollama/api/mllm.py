@@ -1,7 +1,8 @@
 """`EmoLlama`: EMO-LLaMA behind the `Analyzer`, as a Python API.
 
-Each face's analyzer results fill `<face>` (priors) and the AGR prompt (age/gender); `emollama.model.inference.answer`
-then scores the closed-set classes (label, probabilities) and generates the answer text from one prompt prefill.
+Each face's analyzer results fill `<face>` (priors) and the AGR prompt (age/gender). The label and probabilities are
+the closed-set class scores under FERID's category question (the question the model is trained and benchmarked on);
+the text is the greedy answer to the user's question (`emollama.model.inference.answer`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from emollama.media.sampling import DEFAULT_POLICY, parse_policy, uniform_indice
 class EmoLlama:
     """EMO-LLaMA behind the analyzer: each face's analyzer priors fill `<face>`, its age/gender the AGR prompt.
 
-    Label and probabilities come from closed-set class scoring, ``text`` from greedy generation (one prefill for
-    both: `emollama.model.inference.answer`); ``explanation``, ``au`` and ``record`` stay the analyzer's.
+    Label and probabilities come from closed-set class scoring under FERID's category question (``label_from=
+    "category"``, the quantity `emollama eval` measures), ``text`` from greedy generation for the user's question;
+    ``explanation``, ``au`` and ``record`` stay the analyzer's.
 
     Args:
         model / processor: from `emollama.model.checkpoint.load_pretrained` (or `build_tiny`). Its face config must
@@ -68,22 +70,32 @@ class EmoLlama:
         return self.analyzer.analyze(image, video, source=source)
 
     def predict(self, image: Any = None, video: Any = None, question: str | None = None, faces: str = "all",
-                history: list[dict[str, str]] | None = None, max_new_tokens: int | None = None) -> list[Prediction]:
+                history: list[dict[str, str]] | None = None, max_new_tokens: int | None = None,
+                label_from: str = "category") -> list[Prediction]:
         """Answer ``question`` about each face (image) or face track (video).
 
         Args:
             max_new_tokens: answer length cap (default: the instance's ``max_new_tokens``).
+            label_from: where the label and probabilities are scored. "category" (default): after FERID's
+                closed-set question listing the 7 classes, as in training and `emollama eval` (one more prompt
+                prefill). "question": after ``question`` itself, sharing generation's prefill; a bare class word is
+                an unlikely answer to an open question, so these probabilities are poorly calibrated unless the
+                question is itself a closed-set one.
             history: earlier text turns [{"role": "user"|"assistant", "content": str}] of a chat; the media and
                 `<face>` placeholders go into the first user turn.
         """
         import torch
 
+        from emollama.evaluation.scoring import score_classes
         from emollama.faces.contract import render_agr
         from emollama.faces.decide import LABELS
         from emollama.model.inference import answer
 
+        if label_from not in LABEL_FROM:
+            raise ValueError(f"label_from={label_from!r}: use one of {', '.join(LABEL_FROM)}")
         a = self.analyzer.analysis(image, video, keep_frames=True)
         conv = conversation(a.media, question or DEFAULT_QUESTION, history or [])
+        label_conv = conversation(a.media, category_question(a.media == "video"), [])
         out = []
         for rec, face in a.select(faces):
             media, prior = self._inputs(a, face)
@@ -92,9 +104,13 @@ class EmoLlama:
             with torch.inference_mode():
                 ans = answer(self.model, self.processor, conv, list(LABELS), media=[media], faces=[prior], agr=agr,
                              max_new_tokens=max_new_tokens or self.max_new_tokens)
-            probs = {k: round(float(p), 4) for k, p in zip(LABELS, ans.scores.probs.tolist(), strict=True)}
+                scores = ans.scores
+                if label_from == "category" and label_conv != conv:
+                    scores = score_classes(self.model, self.processor, label_conv, list(LABELS), media=[media],
+                                           faces=[prior], agr=agr)
+            probs = {k: round(float(p), 4) for k, p in zip(LABELS, scores.probs.tolist(), strict=True)}
             out.append(Prediction.from_record(
-                rec, face, a.media, self.name, label=LABELS[ans.scores.index], probabilities=MappingProxyType(probs),
+                rec, face, a.media, self.name, label=LABELS[scores.index], probabilities=MappingProxyType(probs),
                 text=ans.text, agr=render_agr(agr, self.model.config.agr_template) if agr else None))
         return out
 
@@ -116,6 +132,18 @@ class EmoLlama:
         frames = [a.frames[i] for i in uniform_indices(len(a.frames), n)]
         own = [face.results[i] for i in uniform_indices(len(face.results), self.model.config.face_config.max_frames)]
         return frames, prior_from_results(own, self.processor.preprocess)
+
+
+LABEL_FROM = ("category", "question")
+LABEL_TEMPLATE = "category_v1/ferid"  # FERID's wording, one of the recipe's four training templates
+
+
+def category_question(video: bool) -> str:
+    """FERID's closed-set question with the 7 canonical classes in the analyzer's order (training's wording)."""
+    from emollama.faces.decide import LABELS
+    from emollama.instruct.templates import get_template
+
+    return get_template(LABEL_TEMPLATE).render(list(LABELS), video)
 
 
 def conversation(media: str, question: str, history: list[dict[str, str]]) -> list[dict[str, str]]:

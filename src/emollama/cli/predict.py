@@ -23,6 +23,10 @@ class Options:
     question: str | None = arg(None, help="question about the face (default: what is the facial expression of the "
                                           "person?)")
     faces: str = arg("all", choices=["all", "largest"], help="answer for every face or the largest")
+    label_from: str = arg("category", choices=["category", "question"],
+                          help="where the label and probabilities are scored: 'category' = after FERID's closed-set "
+                               "question (as trained and as `emollama eval` measures; default), 'question' = after "
+                               "--question itself")
     max_new_tokens: int = arg(64, help="answer length cap in tokens (default {default})")
     video_sampling: str = arg(DEFAULT_POLICY, metavar="POLICY",
                               help="frames per video: uniform:N | fps:F | peak:N | all (default {default}, the MLLM "
@@ -46,7 +50,8 @@ def run(opts: Options) -> int:
     analyzer = Analyzer(opts.backend, video_sampling=opts.video_sampling)
     llm = EmoLlama.from_pretrained(opts.model, device=opts.device, analyzer=analyzer,
                                    max_new_tokens=opts.max_new_tokens)
-    preds = llm.predict(**{kind: opts.media}, question=opts.question, faces=opts.faces)
+    preds = llm.predict(**{kind: opts.media}, question=opts.question, faces=opts.faces,
+                        label_from=opts.label_from)
     if not preds:
         print(f"{opts.media}: no face found")
         return 0
