@@ -30,6 +30,11 @@ def test_predict_photo_json(model_dir, tmp_path, capsys):
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert len(rows) == 1 and rows[0]["label"] in rows[0]["probabilities"]
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-3
+    # --label-from question scores after the user's question: other probabilities, the same generated text
+    assert main(["predict", str(img), "--model", str(model_dir), "--backend", "synthetic", "--max-new-tokens", "3",
+                 "--json", "--label-from", "question"]) == 0
+    own = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert own[0]["text"] == rows[0]["text"] and own[0]["probabilities"] != rows[0]["probabilities"]
 
 
 def test_predict_video_text(model_dir, tmp_path, capsys):

@@ -217,5 +217,16 @@ def test_emollama_label_is_scored_on_the_category_question():
         assert pred.label == LABELS[want.index]
     assert cat.text == own.text == want_own.text
     assert not torch.allclose(want_cat.probs, want_own.scores.probs, atol=1e-3)  # the two questions differ
+    # asking the category question itself: one prompt, one prefill, the same scores
+    from tests.model.test_inference import count_passes
+
+    counts, hooks = count_passes(model)
+    try:
+        same = llm.predict(image=img, question=q)[0]
+    finally:
+        for h in hooks:
+            h.remove()
+    assert counts["prefill"] == 1 and same.label == cat.label
+    assert same.probabilities == pytest.approx(dict(cat.probabilities), abs=2e-4)
     with pytest.raises(ValueError, match="label_from='why'.*category, question"):
         llm.predict(image=img, label_from="why")

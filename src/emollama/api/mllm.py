@@ -17,6 +17,17 @@ from emollama.api.types import DEFAULT_QUESTION, Analysis, Prediction
 from emollama.faces.pipeline import FaceTrack
 from emollama.media.sampling import DEFAULT_POLICY, parse_policy, uniform_indices
 
+LABEL_FROM = ("category", "question")
+LABEL_TEMPLATE = "category_v1/ferid"  # FERID's wording, one of the recipe's four training templates
+
+
+def category_question(video: bool) -> str:
+    """FERID's closed-set question with the 7 canonical classes in the analyzer's order (training's wording)."""
+    from emollama.faces.decide import LABELS
+    from emollama.instruct.templates import get_template
+
+    return get_template(LABEL_TEMPLATE).render(list(LABELS), video)
+
 
 class EmoLlama:
     """EMO-LLaMA behind the analyzer: each face's analyzer priors fill `<face>`, its age/gender the AGR prompt.
@@ -80,7 +91,9 @@ class EmoLlama:
                 closed-set question listing the 7 classes, as in training and `emollama eval` (one more prompt
                 prefill). "question": after ``question`` itself, sharing generation's prefill; a bare class word is
                 an unlikely answer to an open question, so these probabilities are poorly calibrated unless the
-                question is itself a closed-set one.
+                question is itself a closed-set one. The category question is asked as a new one-turn chat,
+                so ``history`` shapes the text, not the label. Cost with "category": one more vision-tower pass
+                and prompt prefill per face (none when ``question`` is the category question itself).
             history: earlier text turns [{"role": "user"|"assistant", "content": str}] of a chat; the media and
                 `<face>` placeholders go into the first user turn.
         """
@@ -89,7 +102,7 @@ class EmoLlama:
         from emollama.evaluation.scoring import score_classes
         from emollama.faces.contract import render_agr
         from emollama.faces.decide import LABELS
-        from emollama.model.inference import answer
+        from emollama.model.inference import answer, generate_text
 
         if label_from not in LABEL_FROM:
             raise ValueError(f"label_from={label_from!r}: use one of {', '.join(LABEL_FROM)}")
@@ -101,17 +114,21 @@ class EmoLlama:
             media, prior = self._inputs(a, face)
             attrs = face.attributes
             agr = attrs.to_agr() if attrs is not None else None
+            cap = max_new_tokens or self.max_new_tokens
             with torch.inference_mode():
-                ans = answer(self.model, self.processor, conv, list(LABELS), media=[media], faces=[prior], agr=agr,
-                             max_new_tokens=max_new_tokens or self.max_new_tokens)
-                scores = ans.scores
-                if label_from == "category" and label_conv != conv:
+                if label_from == "question" or label_conv == conv:  # one prompt: scoring shares generation's prefill
+                    ans = answer(self.model, self.processor, conv, list(LABELS), media=[media], faces=[prior],
+                                 agr=agr, max_new_tokens=cap)
+                    scores, text = ans.scores, ans.text
+                else:  # two prompts: the label's (category question) and the user's (generation only)
                     scores = score_classes(self.model, self.processor, label_conv, list(LABELS), media=[media],
                                            faces=[prior], agr=agr)
+                    text, _ = generate_text(self.model, self.processor, conv, media=[media], faces=[prior], agr=agr,
+                                            max_new_tokens=cap)
             probs = {k: round(float(p), 4) for k, p in zip(LABELS, scores.probs.tolist(), strict=True)}
             out.append(Prediction.from_record(
                 rec, face, a.media, self.name, label=LABELS[scores.index], probabilities=MappingProxyType(probs),
-                text=ans.text, agr=render_agr(agr, self.model.config.agr_template) if agr else None))
+                text=text, agr=render_agr(agr, self.model.config.agr_template) if agr else None))
         return out
 
     def _inputs(self, a: Analysis, face: FaceTrack) -> tuple[Any, Any]:
@@ -132,18 +149,6 @@ class EmoLlama:
         frames = [a.frames[i] for i in uniform_indices(len(a.frames), n)]
         own = [face.results[i] for i in uniform_indices(len(face.results), self.model.config.face_config.max_frames)]
         return frames, prior_from_results(own, self.processor.preprocess)
-
-
-LABEL_FROM = ("category", "question")
-LABEL_TEMPLATE = "category_v1/ferid"  # FERID's wording, one of the recipe's four training templates
-
-
-def category_question(video: bool) -> str:
-    """FERID's closed-set question with the 7 canonical classes in the analyzer's order (training's wording)."""
-    from emollama.faces.decide import LABELS
-    from emollama.instruct.templates import get_template
-
-    return get_template(LABEL_TEMPLATE).render(list(LABELS), video)
 
 
 def conversation(media: str, question: str, history: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -126,3 +126,20 @@ def answer(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor
     loglik = score_continuations(model, out.logits[0][0], cache, batch["attention_mask"], conts, processor.pad_id)
     new = out.sequences[0, prompt_len:]
     return Answer(ClassScores.from_loglik(loglik), processor.decode(new), new.tolist())
+
+
+@torch.no_grad()
+def generate_text(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor, conversation: list[dict],
+                  *, media: list | None = None, faces: list | None = None, agr=None,
+                  max_new_tokens: int = 64) -> tuple[str, list[int]]:
+    """Greedy answer for one sample, without class scoring (when the label is scored on another prompt).
+
+    Returns:
+        (text, generated token ids), equal to `answer`'s text and ids for the same inputs.
+    """
+    batch = processor(conversation, media=media, faces=faces, agr=agr, add_generation_prompt=True)
+    batch.pop("labels")
+    batch = batch.to(model.device)
+    prompt_len = batch["input_ids"].shape[1]
+    new = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)[0, prompt_len:]
+    return processor.decode(new), new.tolist()
