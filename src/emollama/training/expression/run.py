@@ -41,6 +41,34 @@ class ExpressionRecipe:
     test_every_epoch: bool = False
 
 
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory in the process instead of returning it to the kernel; True if it took.
+
+    Why: every training step allocates and frees the same large activation buffers, and glibc's defaults give them
+    back (heap trim, munmap), so each step page-faults them in again. Measured on 3 epochs of the shipped recipe
+    (2 cores, crops cached): 26 M -> 6.7 M minor faults, 54 s -> 14 s system time, 328 s -> 286 s wall (-13 %), peak
+    RSS 1.6 -> 1.7 GB, and bit-identical weights (the allocator never changes arithmetic). A no-op on other C
+    libraries.
+    """
+    import ctypes
+    import ctypes.util
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = [libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1),  # the largest int: never trim the heap top
+              libc.mallopt(_M_TOP_PAD, 256 << 20),  # grow the heap in 256 MB steps
+              libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)]  # glibc's maximum: buffers below it come from the heap
+    except (OSError, AttributeError):
+        return False
+    return all(r == 1 for r in ok)
+
+
 def split_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(fit indices, val indices): a stratified, seeded split of ``labels`` (N,)."""
     rng = np.random.default_rng(seed)
@@ -60,6 +88,7 @@ def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
     from emollama.training.expression.crops import build_crops
 
     t0 = time.perf_counter()
+    log.debug("glibc keeps freed memory: %s", keep_freed_memory())
     r = replace(r, loop=replace(r.loop, precision=resolve_precision(r.loop.precision)))  # the summary names it
     bench = get_benchmark("fer2013")
     train = bench.load(r.root, "train").samples
