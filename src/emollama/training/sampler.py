@@ -36,7 +36,23 @@ def grouped_indices(lengths: Sequence[int], modalities: Sequence[str], group: in
     return out + sorted(leftovers, key=lambda i: -lengths[i])
 
 
-class ModalityLengthGroupedSampler(Sampler[int]):
+class _EpochSeeded(Sampler[int]):
+    """A sampler over ``n`` items whose order is a pure function of (seed, epoch): what `--resume` replays."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed + self.epoch)
+
+
+class ModalityLengthGroupedSampler(_EpochSeeded):
     """Sampler over a dataset with `length(i)` and `modality(i)`.
 
     Args:
@@ -46,35 +62,21 @@ class ModalityLengthGroupedSampler(Sampler[int]):
     """
 
     def __init__(self, lengths: Sequence[int], modalities: Sequence[str], group: int, seed: int = 0) -> None:
-        self.lengths, self.modalities = list(lengths), list(modalities)
-        self.group, self.seed, self.epoch = max(1, group), seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
+        super().__init__(len(lengths), seed)
+        self.lengths, self.modalities, self.group = list(lengths), list(modalities), max(1, group)
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(grouped_indices(self.lengths, self.modalities, self.group, g))
+        return iter(grouped_indices(self.lengths, self.modalities, self.group, self._generator()))
 
 
-class SeededRandomSampler(Sampler[int]):
+class SeededRandomSampler(_EpochSeeded):
     """A random permutation that depends only on (seed, epoch) (used when grouping is off)."""
 
     def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.n
+        super().__init__(n, seed)
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        return iter(torch.randperm(self.n, generator=self._generator()).tolist())
 
 
 def balance_weights(labels: Sequence[str | None], mode: str) -> torch.Tensor:
@@ -100,7 +102,7 @@ def balance_weights(labels: Sequence[str | None], mode: str) -> torch.Tensor:
     return t
 
 
-class ClassBalancedSampler(Sampler[int]):
+class ClassBalancedSampler(_EpochSeeded):
     """A weighted random permutation (without replacement) that depends only on (seed, epoch).
 
     Every sample still appears once per epoch; the weights decide how early, so a run of `max_steps` shorter
@@ -110,16 +112,11 @@ class ClassBalancedSampler(Sampler[int]):
     """
 
     def __init__(self, weights: torch.Tensor, seed: int = 0) -> None:
-        self.weights, self.seed, self.epoch = weights.double(), seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.weights)
+        super().__init__(len(weights), seed)
+        self.weights = weights.double()
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        g = self._generator()
         if len(self.weights) == 0:
             return iter([])
         # Efraimidis-Spirakis keys u^(1/w): sorting them is a weighted draw without replacement, exact and O(N log N)
