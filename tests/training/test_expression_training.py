@@ -179,8 +179,8 @@ def test_cli_refuses_settings_that_cannot_train(argv, capsys):
 
 
 def test_glibc_keeps_freed_memory_for_training():
-    """`train-expression` asks glibc to keep freed buffers (13 % faster, same weights); in a subprocess, since the
-    setting is process-wide. Elsewhere it must be a clean no-op."""
+    """`train-expression` asks glibc to keep freed buffers (less system time, same weights); in a subprocess, since
+    the setting is process-wide. Elsewhere it must be a clean no-op."""
     import platform
     import subprocess
     import sys
