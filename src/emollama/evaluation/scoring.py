@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from emollama.model.inference import ClassScores, answer_token_ids, score_continuations
+from emollama.model.inference import ClassScores, answer_token_ids, prompt_batch, score_continuations
 from emollama.model.modeling import EmoLlamaForConditionalGeneration
 from emollama.model.processor import EmoLlamaProcessor
 
@@ -38,9 +38,7 @@ def score_classes(
         ClassScores with loglik (K,) and probs (K,) in float32.
     """
     _, conts = answer_token_ids(processor, conversation, answers, agr)
-    batch = processor(conversation, media=media, faces=faces, agr=agr, add_generation_prompt=True)
-    batch.pop("labels")
-    batch = batch.to(model.device)
+    batch = prompt_batch(model, processor, conversation, media, faces, agr)
     out = model(**batch, use_cache=True)
     loglik = score_continuations(model, out.logits[0, -1], out.cache, batch["attention_mask"], conts,
                                  processor.pad_id)

@@ -64,6 +64,15 @@ def answer_token_ids(processor: EmoLlamaProcessor, conversation: list[dict], ans
     return prompt, conts
 
 
+def prompt_batch(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor, conversation: list[dict],
+                 media: list | None = None, faces: list | None = None, agr=None):
+    """One sample's generation-prompt batch (input_ids (1, L), attention_mask (1, L), media tensors), no labels,
+    on the model's device: the prompt that scoring and generation both prefill."""
+    batch = processor(conversation, media=media, faces=faces, agr=agr, add_generation_prompt=True)
+    batch.pop("labels")
+    return batch.to(model.device)
+
+
 @torch.no_grad()
 def score_continuations(model: EmoLlamaForConditionalGeneration, last_logits: torch.Tensor, cache,
                         attention_mask: torch.Tensor, continuations: list[list[int]], pad_id: int) -> torch.Tensor:
@@ -112,9 +121,7 @@ def answer(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor
         ids equal to ``model.generate(..., do_sample=False)``.
     """
     _, conts = answer_token_ids(processor, conversation, answers, agr)
-    batch = processor(conversation, media=media, faces=faces, agr=agr, add_generation_prompt=True)
-    batch.pop("labels")
-    batch = batch.to(model.device)
+    batch = prompt_batch(model, processor, conversation, media, faces, agr)
     prompt_len = batch["input_ids"].shape[1]
     out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, return_dict_in_generate=True,
                          output_logits=True)
@@ -137,9 +144,7 @@ def generate_text(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaPr
     Returns:
         (text, generated token ids), equal to `answer`'s text and ids for the same inputs.
     """
-    batch = processor(conversation, media=media, faces=faces, agr=agr, add_generation_prompt=True)
-    batch.pop("labels")
-    batch = batch.to(model.device)
+    batch = prompt_batch(model, processor, conversation, media, faces, agr)
     prompt_len = batch["input_ids"].shape[1]
     new = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)[0, prompt_len:]
     return processor.decode(new), new.tolist()
