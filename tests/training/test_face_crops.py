@@ -3,6 +3,7 @@ the API, because every path cuts the analyzer's square crop at the region the la
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -119,3 +120,59 @@ def test_prior_without_regions_counts_as_a_face_filling_the_frame(tiny_processor
     got = media_face_crops(frames, prior, pp)
     assert torch.equal(got[0], preprocess_frame(crop_region(frames[0], FaceBox(0, 0, 120, 120), 224), pp))
     assert torch.equal(got[1], torch.zeros_like(got[1]))
+
+
+def test_visual_input_face_puts_the_same_face_crop_behind_image_everywhere(tiny_processor, tmp_path, rng):
+    """`visual_input: face` (emollama-small): training, evaluation and the API put the face's 10 %-margin crop behind
+    `<image>` (the emonet tower's own framing, `expression_input`'s region), cut by one function; 'frame' keeps the
+    whole frame. Before, training and evaluation fed the whole frame while the API fed the crop."""
+    pc = pytest.importorskip("emollama.priors.cache")
+    from emollama.evaluation.backends import LocalBackend
+    from emollama.evaluation.inputs import DecodedMedia
+    from emollama.faces.align import square_box
+    from emollama.media.decode import load_image
+    from emollama.model.face_inputs import visual_item
+    from emollama.priors.from_faces import prior_from_results
+
+    path = tmp_path / "face.png"
+    Image.fromarray(_frame(rng)).save(path)
+    lm_px = _landmarks_px(rng)
+    res = _prepare(path, lm_px)
+    with pc.PriorCache(tmp_path / "cache", writable=True) as cache:
+        cache.put(pc.EntryInfo("k", "", "", 0), res.prior, res.crops, res.has_crop)
+    prior = pc.PriorCache(tmp_path / "cache").get("k")
+    frame = np.asarray(load_image(path))
+    want = crop_region(frame, square_box(BOX, 0.1))  # what the expression network crops for this face
+    msgs = [{"role": "user", "content": "<image>\n<face>\nhi"}]
+
+    tiny_processor.config.visual_input = "face"
+    nb = tiny_processor.config.face_config.num_blendshapes  # the tiny model's width; the pixels are what matters
+    ex = Example("k", msgs, [load_image(path)], [dataclasses.replace(prior, blendshapes=prior.blendshapes[:, :nb])],
+                 "image", {})
+    train = Collator(tiny_processor, "media")([ex])["pixel_values"]
+    src = SimpleNamespace(get=lambda req: prior)
+    backend = LocalBackend(None, tiny_processor, src, model_id="t", canonical=("happiness",), media=DecodedMedia())
+    sample = SimpleNamespace(media=str(path), is_video=False, id="k", media_rel="face.png")
+    item = SimpleNamespace(sample=sample)
+    evaluated = backend._inputs([item])[0][0]
+    api_prior = prior_from_results([FaceResult(box=BOX, landmarks=lm_px, crop=res.crops[0],
+                                               crop_box=square_box(BOX, 0.25))])
+    api = visual_item(tiny_processor.config, frame, api_prior)
+    np.testing.assert_array_equal(evaluated, want)
+    np.testing.assert_array_equal(api, want)
+    assert torch.equal(train, preprocess_frame(want, tiny_processor.preprocess)[None])
+    # a clip, or a prior without a region, keeps its frames; a 'frame' model keeps the whole photo
+    assert visual_item(tiny_processor.config, [frame, frame], prior)[0] is frame
+    prior.crop_boxes = np.full((1, 4), np.nan)
+    np.testing.assert_array_equal(visual_item(tiny_processor.config, frame, prior), frame)
+    tiny_processor.config.visual_input = "frame"
+    assert visual_item(tiny_processor.config, frame, api_prior) is frame
+    whole = Collator(tiny_processor, "media")([ex])["pixel_values"]
+    assert torch.equal(whole, preprocess_frame(load_image(path), tiny_processor.preprocess)[None])
+
+
+def test_reframe_changes_only_the_margin():
+    from emollama.faces.align import reframe, square_box
+
+    got = reframe(square_box(BOX, 0.25), 0.25, 0.1)
+    np.testing.assert_allclose(got.xyxy, square_box(BOX, 0.1).xyxy, rtol=0, atol=1e-9)

@@ -136,14 +136,11 @@ class EmoLlama:
         from emollama.priors.from_faces import prior_from_results
 
         if a.media == "image":
-            frame = a.frames[0]
-            if self.model.config.visual_input == "face":
-                from emollama.faces.align import crop_region, square_box
-                from emollama.faces.expression_net import ExpressionNetConfig
+            from emollama.model.face_inputs import visual_item
 
-                # the expression network's own framing (FER2013-like tight crops), which the tower was trained on
-                frame = crop_region(frame, square_box(face.results[0].box, ExpressionNetConfig().margin))
-            return frame, prior_from_results(face.results, self.processor.preprocess)
+            prior = prior_from_results(face.results, self.processor.preprocess)
+            # `visual_input: face`: the face's own crop, cut by the same code as in training and evaluation
+            return visual_item(self.model.config, a.frames[0], prior), prior
         name, n = parse_policy(self.model.config.frame_sampling or DEFAULT_POLICY)
         n = int(n if name == "uniform" else parse_policy(DEFAULT_POLICY)[1])  # the model's frame count, as trained
         frames = [a.frames[i] for i in uniform_indices(len(a.frames), n)]

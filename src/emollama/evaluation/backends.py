@@ -20,6 +20,7 @@ from emollama.data.benchmarks.base import Sample
 from emollama.evaluation.inputs import DecodedMedia
 from emollama.evaluation.scoring import answer_token_ids
 from emollama.faces.contract import load_vocabulary
+from emollama.model.face_inputs import visual_item
 from emollama.priors.agr import agr_from_prior, predicted_agr
 from emollama.priors.source import PriorRequest, PriorSource
 
@@ -174,7 +175,7 @@ class LocalBackend:
         for it in items:
             m = self.media.load(it.sample, self.frames)
             prior = self.priors.get(PriorRequest.for_sample(it.sample))
-            media.append(m)
+            media.append(visual_item(self.processor.config, m, prior))  # face crop for `visual_input: face`
             faces.append([prior] if prior is not None and self.face_tokens else [])
             agrs.append(agr_from_prior(prior) if self.agr else None)
             groups.append(predicted_agr(prior))

@@ -64,6 +64,9 @@ def build_media(spec_arg: str, processor) -> DecodedMedia:
     """Cached frames when ``spec_arg`` (the ``--priors`` value) is a cache directory, else decoding."""
     if spec_arg in ("none", "auto"):
         return DecodedMedia()
+    if processor.config.visual_input == "face":
+        # the cached frames are the whole image at tower size; the face crop is cut from the decoded image
+        return DecodedMedia()
     from emollama.priors.cache import PriorCache
 
     return CachedMedia(PriorCache(spec_arg), processor.preprocess)

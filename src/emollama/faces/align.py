@@ -90,3 +90,25 @@ def box_from_points(points_px: np.ndarray, score: float = 1.0, source: str = "")
     x0, y0 = xy.min(axis=0)
     x1, y1 = xy.max(axis=0)
     return FaceBox(float(x0), float(y0), float(x1), float(y1), score, source)
+
+
+def reframe(region: FaceBox, margin_from: float, margin_to: float) -> FaceBox:
+    """The `square_box` of the same face with another margin: ``region`` was made with ``margin_from``; the result
+    has the same centre and side x (1 + 2 * margin_to) / (1 + 2 * margin_from)."""
+    cx, cy = region.center
+    half = 0.5 * max(region.width, region.height) * (0.5 + margin_to) / (0.5 + margin_from)
+    return FaceBox(cx - half, cy - half, cx + half, cy + half, region.score, region.source)
+
+
+def face_view(frame, crop_box, margin: float, crop_margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """The face's square crop with ``margin`` (no resize) as an (h, w, 3) uint8 array, from ``crop_box``: the
+    (4,) x0, y0, x1, y1 region the face's prior records (`FacePrior.crop_boxes[t]`, made with ``crop_margin``).
+
+    What an image MLLM with ``visual_input: face`` puts behind `<image>` at training, evaluation and in the API alike,
+    so its tower sees the framing it was trained on. ``crop_box`` None or NaN (no face on the frame): the whole frame.
+    """
+    rgb = to_rgb_array(frame)
+    box = None if crop_box is None else np.asarray(crop_box, np.float64)
+    if box is None or box.shape != (4,) or np.isnan(box).any():
+        return rgb
+    return crop_region(rgb, reframe(FaceBox(*(float(v) for v in box)), crop_margin, margin))

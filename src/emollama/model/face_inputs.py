@@ -50,3 +50,25 @@ def pack_face_priors(priors: list[FacePrior], cfg: EmoLlamaFaceConfig) -> dict[s
     if cfg.use_crop_features and all(p.crops is not None for p in priors):
         out["face_pixel_values"] = torch.cat([_t(p.crops).float() for p in priors])
     return out
+
+
+def visual_item(config, item, prior: FacePrior | None):
+    """What goes behind `<image>` for ``item``: the item itself, or, for a model with ``visual_input: face`` and a
+    prior that records its crop region, the face's square crop with the expression network's 10 % margin
+    (`emollama.faces.align.face_view`; the framing the emonet tower was trained on). Clips (frame lists or
+    (T, H, W, 3) arrays) always pass unchanged. Training, evaluation and `EmoLlama.predict` all call this, so the
+    tower sees the same pixels in each.
+
+    Args:
+        config: the model's `EmoLlamaConfig` (only ``visual_input`` is read).
+        item: an image (PIL or (H, W, 3) uint8) or a clip.
+    Returns:
+        the item, or an (h, w, 3) uint8 crop (resized by the processor like any image).
+    """
+    from emollama.faces.align import face_view
+    from emollama.faces.expression_net import ExpressionNetConfig
+
+    is_image = not isinstance(item, (list, tuple)) and np.asarray(item).ndim == 3
+    if config.visual_input != "face" or not is_image or prior is None or prior.crop_boxes is None:
+        return item
+    return face_view(item, np.asarray(prior.crop_boxes)[0], ExpressionNetConfig().margin)

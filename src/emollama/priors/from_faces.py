@@ -62,6 +62,7 @@ def _stack(rows: list[dict], preprocess) -> FacePrior:
         crops=crops,
         valid=np.array([r["valid"] for r in rows], dtype=bool),
         meta={"backend": rows[0]["backend"], "landmark_layout": "mediapipe478"},
+        crop_boxes=np.stack([r["crop_box"] for r in rows]),
     )
 
 
@@ -83,6 +84,10 @@ def _row(result: FaceResult | None, preprocess, size: int, backend: str = "media
         else np.full(2, 0.5, np.float32),
         "valid": mesh,
         "backend": backend,
+        # the region the crop (and the landmarks) cover: lets a `visual_input: face` model reframe the face
+        "crop_box": np.asarray(result.crop_box.xyxy, np.float64)
+        if result is not None and result.crop_box is not None
+        else np.full(4, np.nan),
     }
     if preprocess is not None:
         import torch

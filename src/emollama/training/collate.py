@@ -17,6 +17,7 @@ from emollama.faces.align import CropConfig, crop_region, square_box, to_rgb_arr
 from emollama.faces.contract import FacePrior
 from emollama.faces.types import FaceBox
 from emollama.media.sampling import uniform_indices
+from emollama.model.face_inputs import visual_item
 from emollama.model.processor import EmoLlamaProcessor
 from emollama.model.towers import Preprocess
 from emollama.model.transforms import preprocess_frame
@@ -106,9 +107,12 @@ class Collator:
         return out
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        cfg = self.processor.config
         batch = self.processor(
             [ex.messages for ex in examples],
-            media=[ex.media for ex in examples],
+            # a `visual_input: face` model sees the face's own crop behind <image>, as in evaluation and the API
+            media=[[visual_item(cfg, ex.media[0], ex.faces[0])] if len(ex.media) == 1 and ex.faces else ex.media
+                   for ex in examples],
             faces=[self.faces_for(ex) for ex in examples],
             agr=[ex.agr for ex in examples],
             padding_side="right",
