@@ -117,9 +117,11 @@ class EmoLlamaConfig(PreTrainedConfig):
         frames with that turn's text as the Q-Former instruction (LLaMA-VID, SPEC §2.8); False = only the turns
         that hold a placeholder.
     conv_template: 'vicuna_v1' (LLaMA-VID exact) or 'chat_template' (the LM tokenizer's own template).
-    visual_input: what `EmoLlama.predict` puts behind `<image>` for each face of a photo: 'frame' (the whole photo,
-        LLaMA-VID) or 'face' (the face's square crop with a 10 % margin: models trained on face-crop datasets such
-        as FER2013, whose 48 px tower cannot see a face in a whole photo). Videos always use frames.
+    visual_input: what goes behind `<image>` for a photo's face, at training, in evaluation and in
+        `EmoLlama.predict` alike (`emollama.model.face_inputs.visual_item`): 'frame' (the whole photo, LLaMA-VID) or
+        'face' (the face's square crop with a 10 % margin, cut at the region its prior records: models whose tower
+        was trained on such crops, like emonet-fer2013, whose 48 px input cannot see a face in a whole photo).
+        Videos always use frames.
     agr_template: id of the AGR prompt template (emollama.faces.agr).
     image_token_id / video_token_id / face_token_id: ids of the placeholder special tokens in the LM vocabulary.
     """
