@@ -161,6 +161,9 @@ def test_visual_input_face_puts_the_same_face_crop_behind_image_everywhere(tiny_
     np.testing.assert_array_equal(evaluated, want)
     np.testing.assert_array_equal(api, want)
     assert torch.equal(train, preprocess_frame(want, tiny_processor.preprocess)[None])
+    # priors prepared with another crop margin (`emollama prepare --crop-margin 0.4`) give the same face crop
+    wide = dataclasses.replace(api_prior, crop_boxes=np.array([square_box(BOX, 0.4).xyxy]))
+    np.testing.assert_array_equal(visual_item(tiny_processor.config, frame, wide, 0.4), want)
     # a clip, or a prior without a region, keeps its frames; a 'frame' model keeps the whole photo
     assert visual_item(tiny_processor.config, [frame, frame], prior)[0] is frame
     prior.crop_boxes = np.full((1, 4), np.nan)

@@ -178,7 +178,8 @@ def build_backend(opts: Options, info, out: Path):
                                 crop=CropConfig(opts.prior_crop_margin, opts.prior_crop_size))
     backend = LocalBackend(model, proc, priors, model_id=model_id, canonical=info.canonical,
                            max_new_tokens=opts.max_new_tokens, max_synonyms=opts.synonyms,
-                           media=build_media(opts.priors, proc), agr=not opts.no_agr)
+                           media=build_media(opts.priors, proc), agr=not opts.no_agr,
+                           crop_margin=opts.prior_crop_margin)
     return backend, notes
 
 

@@ -153,8 +153,10 @@ class LocalBackend:
 
     def __init__(self, model, processor, priors: PriorSource, *, model_id: str, canonical: Sequence[str],
                  max_new_tokens: int = 16, max_synonyms: int = 1, frames: str | None = None,
-                 media: DecodedMedia | None = None, agr: bool = True, face_tokens: bool = True) -> None:
+                 media: DecodedMedia | None = None, agr: bool = True, face_tokens: bool = True,
+                 crop_margin: float | None = None) -> None:
         self.model, self.processor, self.priors = model, processor, priors
+        self.crop_margin = crop_margin  # of the priors' crop regions (`visual_item`); None = the analyzer's
         self.agr, self.face_tokens = agr, face_tokens
         self.media = media or DecodedMedia()  # cached tower-ready frames or decoding: identical pixels either way
         self.model_id, self.canonical = model_id, tuple(canonical)
@@ -175,7 +177,7 @@ class LocalBackend:
         for it in items:
             m = self.media.load(it.sample, self.frames)
             prior = self.priors.get(PriorRequest.for_sample(it.sample))
-            media.append(visual_item(self.processor.config, m, prior))  # face crop for `visual_input: face`
+            media.append(visual_item(self.processor.config, m, prior, self.crop_margin))  # face crop for `visual_input: face`
             faces.append([prior] if prior is not None and self.face_tokens else [])
             agrs.append(agr_from_prior(prior) if self.agr else None)
             groups.append(predicted_agr(prior))

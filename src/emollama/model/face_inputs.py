@@ -52,7 +52,7 @@ def pack_face_priors(priors: list[FacePrior], cfg: EmoLlamaFaceConfig) -> dict[s
     return out
 
 
-def visual_item(config, item, prior: FacePrior | None):
+def visual_item(config, item, prior: FacePrior | None, crop_margin: float | None = None):
     """What goes behind `<image>` for ``item``: the item itself, or, for a model with ``visual_input: face`` and a
     prior that records its crop region, the face's square crop with the expression network's 10 % margin
     (`emollama.faces.align.face_view`; the framing the emonet tower was trained on). Clips (frame lists or
@@ -62,13 +62,16 @@ def visual_item(config, item, prior: FacePrior | None):
     Args:
         config: the model's `EmoLlamaConfig` (only ``visual_input`` is read).
         item: an image (PIL or (H, W, 3) uint8) or a clip.
+        crop_margin: the margin the prior's crop regions were made with (`emollama prepare --crop-margin`;
+            default: the analyzer's, 0.25).
     Returns:
         the item, or an (h, w, 3) uint8 crop (resized by the processor like any image).
     """
-    from emollama.faces.align import face_view
+    from emollama.faces.align import DEFAULT_MARGIN, face_view
     from emollama.faces.expression_net import ExpressionNetConfig
 
     is_image = not isinstance(item, (list, tuple)) and np.asarray(item).ndim == 3
     if config.visual_input != "face" or not is_image or prior is None or prior.crop_boxes is None:
         return item
-    return face_view(item, np.asarray(prior.crop_boxes)[0], ExpressionNetConfig().margin)
+    return face_view(item, np.asarray(prior.crop_boxes)[0], ExpressionNetConfig().margin,
+                     DEFAULT_MARGIN if crop_margin is None else crop_margin)

@@ -111,7 +111,7 @@ class Collator:
         batch = self.processor(
             [ex.messages for ex in examples],
             # a `visual_input: face` model sees the face's own crop behind <image>, as in evaluation and the API
-            media=[[visual_item(cfg, ex.media[0], ex.faces[0])] if len(ex.media) == 1 and ex.faces else ex.media
+            media=[[visual_item(cfg, ex.media[0], ex.faces[0], self.crop.margin)] if len(ex.media) == 1 and ex.faces else ex.media
                    for ex in examples],
             faces=[self.faces_for(ex) for ex in examples],
             agr=[ex.agr for ex in examples],
