@@ -177,7 +177,8 @@ class LocalBackend:
         for it in items:
             m = self.media.load(it.sample, self.frames)
             prior = self.priors.get(PriorRequest.for_sample(it.sample))
-            media.append(visual_item(self.processor.config, m, prior, self.crop_margin))  # face crop for `visual_input: face`
+            # a `visual_input: face` model gets the face's crop, as at training and in the API
+            media.append(visual_item(self.processor.config, m, prior, self.crop_margin))
             faces.append([prior] if prior is not None and self.face_tokens else [])
             agrs.append(agr_from_prior(prior) if self.agr else None)
             groups.append(predicted_agr(prior))

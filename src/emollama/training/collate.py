@@ -107,12 +107,12 @@ class Collator:
         return out
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        cfg = self.processor.config
+        cfg, margin = self.processor.config, self.crop.margin
         batch = self.processor(
             [ex.messages for ex in examples],
             # a `visual_input: face` model sees the face's own crop behind <image>, as in evaluation and the API
-            media=[[visual_item(cfg, ex.media[0], ex.faces[0], self.crop.margin)] if len(ex.media) == 1 and ex.faces else ex.media
-                   for ex in examples],
+            media=[[visual_item(cfg, ex.media[0], ex.faces[0], margin)] if len(ex.media) == 1 and ex.faces
+                   else ex.media for ex in examples],
             faces=[self.faces_for(ex) for ex in examples],
             agr=[ex.agr for ex in examples],
             padding_side="right",
