@@ -150,6 +150,7 @@ def test_visual_input_face_puts_the_same_face_crop_behind_image_everywhere(tiny_
     ex = Example("k", msgs, [load_image(path)], [dataclasses.replace(prior, blendshapes=prior.blendshapes[:, :nb])],
                  "image", {})
     train = Collator(tiny_processor, "media")([ex])["pixel_values"]
+    np.testing.assert_array_equal(Collator(tiny_processor, "media").media_for(ex)[0], want)  # the post-run score
     src = SimpleNamespace(get=lambda req: prior)
     backend = LocalBackend(None, tiny_processor, src, model_id="t", canonical=("happiness",), media=DecodedMedia())
     sample = SimpleNamespace(media=str(path), is_video=False, id="k", media_rel="face.png")
@@ -179,3 +180,29 @@ def test_reframe_changes_only_the_margin():
 
     got = reframe(square_box(BOX, 0.25), 0.25, 0.1)
     np.testing.assert_allclose(got.xyxy, square_box(BOX, 0.1).xyxy, rtol=0, atol=1e-9)
+
+
+def test_post_run_score_puts_the_face_crop_behind_image(tiny_processor, monkeypatch, rng):
+    """`emollama train`'s post-run closed-set score (eval.json) feeds the model what training fed it."""
+    from emollama.faces.align import square_box
+    from emollama.training import evaluate
+
+    from tests.conftest import make_prior
+
+    frame = _frame(rng)
+    prior = make_prior(tiny_processor.config, 1, rng, crops=False)
+    prior.crop_boxes = np.array([square_box(BOX, 0.25).xyxy])
+    ex = Example("k", [{"role": "user", "content": "<image>\n<face>\nwhich?"}, {"role": "assistant", "content": "a"}],
+                 [frame], [prior], "image", {"options": ["a", "b"]})
+    seen = []
+
+    def fake_score(model, processor, messages, options, media, faces, agr):
+        seen.append(media[0])
+        return SimpleNamespace(index=0)
+
+    monkeypatch.setattr(evaluate, "score_classes", fake_score)
+    collator = Collator(tiny_processor, "none")
+    tiny_processor.config.visual_input = "face"
+    out = evaluate.closed_set_accuracy(torch.nn.Linear(1, 1), tiny_processor, [ex], collator)
+    assert out["n"] == 1
+    np.testing.assert_array_equal(seen[0], crop_region(frame, square_box(BOX, 0.1)))

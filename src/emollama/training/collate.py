@@ -106,13 +106,17 @@ class Collator:
             out.append(dataclasses.replace(prior, crops=crops))
         return out
 
+    def media_for(self, ex: Example) -> list:
+        """The sample's media items behind `<image>`/`<video>`: a `visual_input: face` model gets the face's own
+        crop for an image (`visual_item`), as in evaluation and the API."""
+        if len(ex.media) == 1 and ex.faces:
+            return [visual_item(self.processor.config, ex.media[0], ex.faces[0], self.crop.margin)]
+        return ex.media
+
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        cfg, margin = self.processor.config, self.crop.margin
         batch = self.processor(
             [ex.messages for ex in examples],
-            # a `visual_input: face` model sees the face's own crop behind <image>, as in evaluation and the API
-            media=[[visual_item(cfg, ex.media[0], ex.faces[0], margin)] if len(ex.media) == 1 and ex.faces
-                   else ex.media for ex in examples],
+            media=[self.media_for(ex) for ex in examples],
             faces=[self.faces_for(ex) for ex in examples],
             agr=[ex.agr for ex in examples],
             padding_side="right",

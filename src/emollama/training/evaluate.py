@@ -38,7 +38,7 @@ def closed_set_accuracy(model: nn.Module, processor: EmoLlamaProcessor, dataset:
         answer = ex.messages[-1]["content"].strip()
         if not options or len(ex.messages) != 2 or answer not in options:
             continue
-        scores = score_classes(base, processor, ex.messages[:1], list(options), media=ex.media,
+        scores = score_classes(base, processor, ex.messages[:1], list(options), media=collator.media_for(ex),
                                faces=collator.faces_for(ex), agr=ex.agr)
         hit = options[scores.index] == answer
         correct += int(hit)
