@@ -184,10 +184,10 @@ def test_reframe_changes_only_the_margin():
 
 def test_post_run_score_puts_the_face_crop_behind_image(tiny_processor, monkeypatch, rng):
     """`emollama train`'s post-run closed-set score (eval.json) feeds the model what training fed it."""
+    from tests.conftest import make_prior
+
     from emollama.faces.align import square_box
     from emollama.training import evaluate
-
-    from tests.conftest import make_prior
 
     frame = _frame(rng)
     prior = make_prior(tiny_processor.config, 1, rng, crops=False)
