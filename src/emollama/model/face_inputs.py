@@ -70,7 +70,9 @@ def visual_item(config, item, prior: FacePrior | None, crop_margin: float | None
     from emollama.faces.align import DEFAULT_MARGIN, face_view
     from emollama.faces.expression_net import ExpressionNetConfig
 
-    is_image = not isinstance(item, (list, tuple)) and np.asarray(item).ndim == 3
+    from PIL import Image
+
+    is_image = isinstance(item, Image.Image) or (isinstance(item, np.ndarray) and item.ndim == 3)
     if config.visual_input != "face" or not is_image or prior is None or prior.crop_boxes is None:
         return item
     return face_view(item, np.asarray(prior.crop_boxes)[0], ExpressionNetConfig().margin,
