@@ -67,10 +67,10 @@ def visual_item(config, item, prior: FacePrior | None, crop_margin: float | None
     Returns:
         the item, or an (h, w, 3) uint8 crop (resized by the processor like any image).
     """
+    from PIL import Image
+
     from emollama.faces.align import DEFAULT_MARGIN, face_view
     from emollama.faces.expression_net import ExpressionNetConfig
-
-    from PIL import Image
 
     is_image = isinstance(item, Image.Image) or (isinstance(item, np.ndarray) and item.ndim == 3)
     if config.visual_input != "face" or not is_image or prior is None or prior.crop_boxes is None:
