@@ -133,3 +133,34 @@ def test_ablation_scores_four_variants_and_face_tokens_really_change(tmp_path, c
     assert logliks(tmp_path / "noagr" / "predictions.jsonl") == loglik[1]
     assert "AGR / face-token ablation" in (tmp_path / "abl" / "ablation.md").read_text()
     capsys.readouterr()
+
+
+def test_face_view_models_decode_photos_but_read_clips_from_the_frame_cache(tmp_path, monkeypatch):
+    """`visual_input: face` cuts the face crop from the photo itself, so its stored whole-image frame is not used;
+    a clip's stored frames still are (`build_media`)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from emollama.evaluation.inputs import CachedMedia, build_media
+    from emollama.model.build import build_tiny
+    from emollama.priors import frames as frames_mod
+
+    stored = np.zeros((2, 8, 8, 3), np.uint8)
+    monkeypatch.setattr(frames_mod, "frames_key_for", lambda cache, sample, policy, pp: "k")
+    monkeypatch.setattr(frames_mod, "get_frames", lambda cache, key: (stored, None))
+    monkeypatch.setattr("emollama.priors.cache.PriorCache", lambda root: SimpleNamespace(has=lambda key: True,
+                                                                                          root=root))
+    _, proc = build_tiny()
+    proc.config.visual_input = "face"
+    media = build_media(str(tmp_path / "cache"), proc)
+    assert isinstance(media, CachedMedia) and not media.images
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((30, 20, 3), 7, np.uint8)).save(photo)
+    got = media.load(SimpleNamespace(media=str(photo), is_video=False), "uniform:8")
+    assert got.shape == (30, 20, 3) and media.stats["decoded"] == 1 and media.stats["frames_hit"] == 0
+    clip = media.load(SimpleNamespace(media="clip.mp4", is_video=True), "uniform:8")
+    assert clip is stored and media.stats["frames_hit"] == 1
+    proc.config.visual_input = "frame"
+    assert build_media(str(tmp_path / "cache"), proc).images

@@ -37,18 +37,23 @@ class DecodedMedia:
 class CachedMedia(DecodedMedia):
     """Tower-ready frames from the cache (`emollama prepare --frames-for-model`): an image becomes one
     (S, S, 3) uint8 array, a clip a (T, S, S, 3) uint8 array, which the processor only normalises (its resize/crop
-    is the identity on them). Absent entries (other policy, size or media) are decoded as usual and counted."""
+    is the identity on them). Absent entries (other policy, size or media) are decoded as usual and counted.
+    ``images=False``: photos are always decoded (a `visual_input: face` model cuts the face crop from the photo, not
+    from the stored whole-image frame); clips still come from the cache."""
 
-    def __init__(self, cache, preprocess) -> None:
+    def __init__(self, cache, preprocess, images: bool = True) -> None:
         super().__init__()
-        self.cache, self.preprocess = cache, preprocess
+        self.cache, self.preprocess, self.images = cache, preprocess, images
 
     def describe(self) -> dict[str, Any]:
-        return {"source": "frame cache, decoding on a miss", "cache": str(self.cache.root)}
+        return {"source": "frame cache, decoding on a miss" + ("" if self.images else "; photos decoded"),
+                "cache": str(self.cache.root)}
 
     def load(self, sample: Sample, frames: str) -> Any:
         from emollama.priors.frames import frames_key_for, get_frames
 
+        if not (self.images or sample.is_video):
+            return super().load(sample, frames)
         t0 = time.perf_counter()
         key = frames_key_for(self.cache, sample, frames, self.preprocess)
         if not self.cache.has(key):
@@ -64,9 +69,7 @@ def build_media(spec_arg: str, processor) -> DecodedMedia:
     """Cached frames when ``spec_arg`` (the ``--priors`` value) is a cache directory, else decoding."""
     if spec_arg in ("none", "auto"):
         return DecodedMedia()
-    if processor.config.visual_input == "face":
-        # the cached frames are the whole image at tower size; the face crop is cut from the decoded image
-        return DecodedMedia()
     from emollama.priors.cache import PriorCache
 
-    return CachedMedia(PriorCache(spec_arg), processor.preprocess)
+    # a stored photo frame is the whole image at tower size; a `visual_input: face` model needs the decoded photo
+    return CachedMedia(PriorCache(spec_arg), processor.preprocess, images=processor.config.visual_input != "face")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 
+from emollama.faces.align import DEFAULT_MARGIN, face_view
 from emollama.faces.contract import GENDERS, ArrayLike, FacePrior, region_table
+from emollama.faces.expression_net import ExpressionNetConfig
 from emollama.model.configuration import EmoLlamaFaceConfig
 
 __all__ = ["GENDERS", "FacePrior", "pack_face_priors", "region_table"]  # the contract names: re-exported for 0.1 code
@@ -67,11 +70,6 @@ def visual_item(config, item, prior: FacePrior | None, crop_margin: float | None
     Returns:
         the item, or an (h, w, 3) uint8 crop (resized by the processor like any image).
     """
-    from PIL import Image
-
-    from emollama.faces.align import DEFAULT_MARGIN, face_view
-    from emollama.faces.expression_net import ExpressionNetConfig
-
     is_image = isinstance(item, Image.Image) or (isinstance(item, np.ndarray) and item.ndim == 3)
     if config.visual_input != "face" or not is_image or prior is None or prior.crop_boxes is None:
         return item
