@@ -17,18 +17,20 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    # Strengths: the 50-epoch model trained with twice these (rotation 15, scale 0.85-1.15, shift 0.1, blur, low
+    # resolution and noise 0.2, erasing 0.25) under-fitted: 74 % on its own training crops vs 68 % held out. At
+    # the compute one CPU run allows, lighter augmentation fits faster (5-epoch A/B in docs/expression_model.md).
     flip: float = 0.5  # probability
-    rotate_deg: float = 15.0  # uniform in +-rotate_deg
-    scale: tuple[float, float] = (0.85, 1.15)  # zoom factor (>1 = closer)
-    shift: float = 0.1  # fraction of the side, uniform in +-shift on each axis
+    rotate_deg: float = 10.0  # uniform in +-rotate_deg
+    scale: tuple[float, float] = (0.9, 1.1)  # zoom factor (>1 = closer)
+    shift: float = 0.08  # fraction of the side, uniform in +-shift on each axis
     brightness: float = 0.2  # additive, in +-brightness
     contrast: tuple[float, float] = (0.7, 1.3)
     gamma: tuple[float, float] = (0.7, 1.4)
-    blur: float = 0.2  # probability of a Gaussian blur, sigma 0.5-1.2 px
-    lowres: float = 0.2  # probability of down- then up-sampling to 50-80 % of the side
-    noise: float = 0.2  # probability of Gaussian noise, sigma up to 0.03
-    erase: float = 0.25  # probability of erasing one rectangle of 5-25 % of the area
-
+    blur: float = 0.1  # probability of a Gaussian blur, sigma 0.5-1.2 px
+    lowres: float = 0.1  # probability of down- then up-sampling to 50-80 % of the side
+    noise: float = 0.1  # probability of Gaussian noise, sigma up to 0.03
+    erase: float = 0.1  # probability of erasing one rectangle of 5-25 % of the area
 
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
     return torch.rand(n, generator=g) * (hi - lo) + lo
