@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """P8: what emollama-small's vision tower sees behind `<image>`: the whole FER2013 image vs the face's own crop.
 
-emonet-fer2013 (the tower, with its own 7-way head) scores FER2013 PublicTest twice in one run:
+emollama-small's tower (its own copy of emonet-fer2013, `tower.safetensors` beside the checkpoint, with that
+network's 7-way head) scores FER2013 PublicTest twice in one run:
 - ``whole_image``: the 48 px file as it is (what training and `emollama eval` fed the MLLM before `89091d8`);
 - ``face_crop``: `emollama.model.face_inputs.visual_item` with the shipped model's config, i.e. the face's square
   crop with a 10 % margin cut at the region the prior cache records (what training, eval and the API feed now).
@@ -61,11 +62,12 @@ def main() -> int:
     from emollama.media.decode import load_media, media_item
     from emollama.model.face_inputs import visual_item
     from emollama.priors.source import PriorRequest, model_prior_source
-    from emollama.training.ship import load_any
+    from emollama.training.ship import TOWER, load_any, shipped_path
 
     _, proc = load_any("emollama-small")  # its config (visual_input: face) and its prior spec
     priors = model_prior_source(args.priors, proc, crop=CropConfig(0.25, 64))
-    net = LearnedExpression(threads=2)
+    # the small model's own tower, not the analyzer's packaged emonet, which may have been retrained since
+    net = LearnedExpression(shipped_path("emollama-small") / TOWER, threads=2)
     net.load()
     samples = get_benchmark("fer2013").load(args.root, "publictest").samples
     t0 = time.perf_counter()

@@ -15,9 +15,11 @@ from emollama.training.expression.augment import AugmentConfig, augment
 from emollama.training.expression.calibrate import ece, fit_temperature, softmax
 from emollama.training.expression.run import split_val
 
-TINY = ExpressionNetConfig(widths=(4, 8), blocks=(1, 1), size=16)
+# explicit, not the recipe's defaults: 3 epochs of the tiny task end at ~0.65 held-out WAR with these, but at 0.48-0.57
+# with the recipe's noise (which drowns the 16 px bars) or dropout 0.3, too close to the 0.5 the test asks for
+TINY = ExpressionNetConfig(widths=(4, 8), blocks=(1, 1), size=16, dropout=0.1)
 # flips and lighting only: the tiny task's signal (which rows are bright) must survive augmentation
-GENTLE = AugmentConfig(rotate_deg=0, scale=(1, 1), shift=0, blur=0, lowres=0, erase=0)
+GENTLE = AugmentConfig(rotate_deg=0, scale=(1, 1), shift=0, blur=0, lowres=0, noise=0, erase=0)
 
 
 def _data(n=224, seed=0):

@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""P10: does the expression network under-fit? Accuracy on its own training crops vs held out, two weight files.
+
+For each weight file, WAR and UAR on the recipe's fit crops (un-augmented, exactly as cached) and on its held-out
+val crops (the same seeded 10 % split of FER2013 train that chose the epoch). A small fit-minus-val gap means the
+network did not fit its training data: at the compute one CPU run affords, lighter regularisation helps (P9).
+
+- ``previous``: the weights shipped before the lighter-augmentation recipe, read from git (``--previous-rev``);
+- ``current``: the packaged weights.
+
+    python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 3e22dba]
+
+Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops) if absent.
+Writes bench/results/p10_expression_fit.json. About 1 min on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT, machine_info  # noqa: E402
+from p9_expression_augment import load_crops  # noqa: E402
+
+WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
+
+
+def score(weights: Path, splits: dict) -> dict:
+    """{split: {war, uar, n}} of the network in ``weights`` on each (crops, labels) of ``splits``."""
+    from emollama.evaluation.metrics import compute_metrics
+    from emollama.faces._expression_torch import load_network
+    from emollama.training.expression.loop import predict_logits
+
+    net, _, _ = load_network(weights)
+    out = {}
+    for name, (x, y) in splits.items():
+        r = compute_metrics(y, predict_logits(net, x).argmax(axis=1), len(net.cfg.labels))
+        out[name] = {"war": round(r["war"], 4), "uar": round(r["uar"], 4), "n": int(len(y))}
+    out["fit_minus_val_war_points"] = round(100 * (out["fit"]["war"] - out["val"]["war"]), 2)
+    out["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--previous-rev", default="3e22dba",
+                    help="git revision whose packaged weights are the baseline (default 3e22dba, the last commit "
+                         "with the strong-augmentation model)")
+    args = ap.parse_args()
+    if not Path(args.root).exists():
+        print(f"p10 skipped: needs FER2013 at {args.root}")
+        return 0
+    import torch
+
+    from emollama.training.expression.run import split_val
+
+    torch.set_num_threads(2)
+    train, _ = load_crops(args.root, workers=2)
+    fit, val = split_val(train.labels, 0.1, 0)  # the recipe's split and seed
+    splits = {"fit": (train.crops[fit], train.labels[fit]), "val": (train.crops[val], train.labels[val])}
+    t0 = time.perf_counter()
+    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.previous_rev}:{WEIGHTS}"], capture_output=True,
+                         check=False)
+    if got.returncode:
+        print(f"p10 skipped: git cannot read {WEIGHTS} at {args.previous_rev} (a shallow clone?): "
+              f"{got.stderr.decode().strip()}")
+        return 0
+    blob = got.stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        previous = Path(tmp) / "previous.safetensors"
+        previous.write_bytes(blob)
+        models = {"previous": score(previous, splits), "current": score(ROOT / WEIGHTS, splits)}
+    result = {"benchmark": "p10_expression_fit", "command": "python bench/p10_expression_fit.py",
+              "previous_rev": args.previous_rev, "seconds": round(time.perf_counter() - t0, 1),
+              "machine": machine_info(), "models": models}
+    for name, m in models.items():
+        print(f"{name:>8} ({m['sha256'][:8]}): fit WAR {m['fit']['war']:.4f} UAR {m['fit']['uar']:.4f}; "
+              f"val WAR {m['val']['war']:.4f} UAR {m['val']['uar']:.4f}; gap {m['fit_minus_val_war_points']} pts")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "p10_expression_fit.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS / 'p10_expression_fit.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
