@@ -33,6 +33,7 @@ class AugmentConfig:
     noise: float = 0.1  # probability of Gaussian noise, sigma up to 0.03
     erase: float = 0.1  # probability of erasing one rectangle of 5-25 % of the area
 
+
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
     return torch.rand(n, generator=g) * (hi - lo) + lo
 
