@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info  # noqa: E402
+from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
 from p9_expression_augment import load_crops  # noqa: E402
 
 WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
@@ -84,9 +83,7 @@ def main() -> int:
     for name, m in models.items():
         print(f"{name:>8} ({m['sha256'][:8]}): fit WAR {m['fit']['war']:.4f} UAR {m['fit']['uar']:.4f}; "
               f"val WAR {m['val']['war']:.4f} UAR {m['val']['uar']:.4f}; gap {m['fit_minus_val_war_points']} pts")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "p10_expression_fit.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS / 'p10_expression_fit.json'}")
+    print(f"wrote {write_json(RESULTS / 'p10_expression_fit.json', result)}")
     return 0
 
 

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info  # noqa: E402
+from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
 
 CROPS = ROOT / "runs" / "expression_fer2013" / "crops"
 
@@ -109,9 +109,7 @@ def main() -> int:
         f = rows[-1]
         print(f"{name:>6}: val WAR {f['val']['war']:.4f} UAR {f['val']['uar']:.4f}; PublicTest WAR "
               f"{f['publictest']['war']:.4f} UAR {f['publictest']['uar']:.4f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "p9_expression_augment.json").write_text(json.dumps(result, indent=2, default=list) + "\n")
-    print(f"wrote {RESULTS / 'p9_expression_augment.json'}")
+    print(f"wrote {write_json(RESULTS / 'p9_expression_augment.json', result)}")
     return 0
 
 
