@@ -24,7 +24,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -102,9 +102,11 @@ def main() -> int:
         rows = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines() if x.strip()]
         cfg = variant_config(name, args.epochs)
         result["variants"][name] = {
-            "augment": cfg.augment.__dict__, "dropout": cfg.net.dropout,
+            "augment": asdict(cfg.augment), "dropout": cfg.net.dropout,
+            # images/s: each variant trains on 1 thread while the other runs beside it on the second core
             "per_epoch": [{"epoch": r["epoch"] + 1, "train_loss": r["loss"], "val": r["val"],
-                           "publictest": r["publictest"]} for r in rows],
+                           "publictest": r["publictest"], "seconds": r["seconds"],
+                           "images_per_s": r["samples_per_s"]} for r in rows],
             "final": {"val": rows[-1]["val"], "publictest": rows[-1]["publictest"]}}
         f = rows[-1]
         print(f"{name:>6}: val WAR {f['val']['war']:.4f} UAR {f['val']['uar']:.4f}; PublicTest WAR "
