@@ -78,7 +78,8 @@ NATIVE_BF16 = L.resolve_precision("auto") == "bf16"
     not NATIVE_BF16, reason="this CPU has no native bfloat16 (AVX512-BF16 / AMX); emulated bf16 is only slow"))])
 def test_training_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch, precision):
     x, y = _data()
-    cfg = L.LoopConfig(epochs=3, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, precision=precision)
+    cfg = L.LoopConfig(epochs=3, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, precision=precision,
+                       compile="off")
     ref = L.train_loop(cfg, tmp_path / "ref", (x, y), (x, y), progress=False)
     rows = [json.loads(r) for r in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1, 2] and rows[-1]["val"]["war"] > 0.5  # chance is 1/7
@@ -106,11 +107,42 @@ def test_training_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path, 
     assert cut == [0, 1, 2]  # no duplicated epoch lines after the resume
 
 
+HAS_CXX = L.resolve_compile("auto") == "on"
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler on PATH: torch.compile (Inductor) cannot build kernels")
+def test_compiled_training_resumes_to_the_same_weights_and_records_the_setting(tmp_path, monkeypatch):
+    x, y = _data(n=48)
+    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="auto")
+    ref = L.train_loop(cfg, tmp_path / "ref", (x, y), (x, y), progress=False)
+    saved = json.loads(torch.load(tmp_path / "ref" / "checkpoint.pt", weights_only=True)["settings"])
+    assert saved["compile"] == "on"  # "auto" never reaches the record
+    real, calls = L.augment, {"n": 0}
+
+    def dying(*a, **k):  # killed in the second epoch (3 steps an epoch)
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(L, "augment", dying)
+    with pytest.raises(KeyboardInterrupt):
+        L.train_loop(cfg, tmp_path / "cut", (x, y), (x, y), progress=False)
+    monkeypatch.setattr(L, "augment", real)
+    with pytest.raises(ValueError, match="compile"):  # eager kernels round differently: not the same run
+        L.train_loop(replace(cfg, compile="off"), tmp_path / "cut", (x, y), (x, y), progress=False)
+    resumed = L.train_loop(cfg, tmp_path / "cut", (x, y), (x, y), progress=False)
+    for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match="fast"):
+        L.resolve_compile("fast")
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     x, y = _data(n=32)
-    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
     L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
-    other = L.LoopConfig(epochs=1, batch_size=8, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    other = L.LoopConfig(epochs=1, batch_size=8, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
     with pytest.raises(ValueError, match="batch_size"):
         L.train_loop(other, tmp_path, (x, y), (x, y), progress=False)
 
@@ -121,7 +153,8 @@ def test_precision_is_resolved_recorded_and_checked_on_resume(tmp_path):
     with pytest.raises(ValueError, match="fp16"):
         L.resolve_precision("fp16")
     x, y = _data(n=32)
-    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, precision="auto")
+    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, precision="auto",
+                       compile="off")
     L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
     saved = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["settings"])
     assert saved["precision"] == L.resolve_precision("auto")  # "auto" never reaches the record
@@ -133,7 +166,7 @@ def test_precision_is_resolved_recorded_and_checked_on_resume(tmp_path):
 def test_scoring_a_test_split_every_epoch_changes_no_weight(tmp_path):
     """`--test-every-epoch` only logs: the trained weights are identical with and without it."""
     x, y = _data(n=48)
-    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE)
+    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
     plain = L.train_loop(cfg, tmp_path / "plain", (x, y), (x, y), progress=False)
     logged = L.train_loop(cfg, tmp_path / "logged", (x, y), (x, y), test=(x[:20], y[:20]), progress=False)
     rows = [json.loads(r) for r in (tmp_path / "logged" / "metrics.jsonl").read_text().splitlines()]
@@ -148,7 +181,7 @@ def test_export_measures_the_shipped_fp16_file(tmp_path):
     from emollama.faces.expression_net import LearnedExpression
 
     x, y = _data()
-    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.05, threads=1, net=TINY, augment=GENTLE)
+    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.05, threads=1, net=TINY, augment=GENTLE, compile="off")
     net = L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
     m = L.calibrate_and_export(net, tmp_path / "w.safetensors", (x, y), {"test": (x, y)}, {"command": "test"})
     shipped = LearnedExpression(tmp_path / "w.safetensors")

@@ -38,8 +38,10 @@ class ExpressionNetConfig:
     margin: float = 0.1  # crop margin around the face box, fraction of the square side
     dropout: float = 0.1  # 0.3 in the previous, under-fitting model (see AugmentConfig)
     labels: tuple[str, ...] = FER_LABELS
-    # averaging with the mirror image measured +0.4 points on held-out val, -0.7 on PublicTest, at 2x the cost: off
-    flip_tta: bool = False
+    # average the logits of the crop and its mirror image (one batch of 2): on the f19cc63-recipe model +0.7 WAR on
+    # held-out val and +0.5 on PublicTest, 2.5 -> 3.9 ms a face at batch 1 (docs/expression_model.md). On the
+    # earlier, under-fitting model it had measured +0.4 / -0.7, so it was off then.
+    flip_tta: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
