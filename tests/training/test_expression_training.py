@@ -138,6 +138,20 @@ def test_compiled_training_resumes_to_the_same_weights_and_records_the_setting(t
         L.resolve_compile("fast")
 
 
+def test_a_failing_torch_compile_says_how_to_train_without_it(tmp_path, monkeypatch):
+    class InductorError(Exception):  # what Inductor raises without a working compiler lives in torch._inductor
+        __module__ = "torch._inductor.exc"
+
+    def broken(*a):
+        raise InductorError("C++ compile error: cannot find Python.h")
+
+    monkeypatch.setattr(torch, "compile", lambda net: broken)
+    x, y = _data(n=32)
+    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="on")
+    with pytest.raises(RuntimeError, match="--compile off"):
+        L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     x, y = _data(n=32)
     cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")

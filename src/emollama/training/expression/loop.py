@@ -104,15 +104,14 @@ def _class_weights(labels: np.ndarray, k: int, power: float) -> torch.Tensor:
     return torch.tensor(w / w.mean(), dtype=torch.float32)
 
 
-def _forward(fwd, x: torch.Tensor, compile_mode: str) -> torch.Tensor:
-    if compile_mode != "on":
-        return fwd(x)
+def _forward(fwd, x: torch.Tensor, compiled: bool) -> torch.Tensor:
+    """``fwd(x)``; a failure inside torch.compile's machinery becomes an error that says how to train without it."""
     try:
         return fwd(x)
-    except Exception as err:  # Inductor's errors (no compiler, missing headers) are long; say what to do first
-        if type(err).__module__.startswith("torch._"):
-            raise RuntimeError(f"torch.compile failed ({type(err).__name__}); train without it: --compile off "
-                               f"(same recipe, ~13 % slower; a run started with it must finish with it)") from err
+    except Exception as err:  # Inductor's own messages (no compiler, missing headers) are long and say no fix
+        if compiled and type(err).__module__.startswith("torch._"):
+            raise RuntimeError(f"torch.compile failed ({type(err).__name__}: see above); train without it: add "
+                               "--compile off (a new --out: a run started with it must finish with it)") from err
         raise
 
 
@@ -188,7 +187,7 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
             idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             x = augment(x_all[idx].float().div_(255.0).unsqueeze(1), g, cfg.augment)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                logits = _forward(train_fwd, x.contiguous(memory_format=torch.channels_last), cfg.compile)
+                logits = _forward(train_fwd, x.contiguous(memory_format=torch.channels_last), cfg.compile == "on")
             loss = F.cross_entropy(logits.float(), y_all[idx], weight=weights, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
