@@ -114,10 +114,10 @@ def test_faces_auto_detect_and_whole_image(analyzer, fer2013_root):
     assert analyzer.analyze_image(big_blank) == []
 
 
-# issue #12 asks for the disgust photo too; the shipped model (f19cc63 recipe) calls the posed anger photo sadness
-# (0.40; fear 0.28, anger below 0.13) and the disgust photo sadness (0.60; anger 0.21, disgust 0.03), as its
-# predecessor did; the old mini-Xception + rules: anger right, disgust neutral. Strict: a model that gets them
-# right makes these xfails fail, so the expectation is updated with the model.
+# issue #12 asks for the disgust photo too; the shipped model (97c7961 recipe) calls the posed anger photo fear
+# (0.40; sadness 0.34, anger 0.15) and the disgust photo sadness (0.36; neutral 0.30, anger 0.24), and its
+# predecessors called both sadness; the old mini-Xception + rules: anger right, disgust neutral. Strict: a model
+# that gets them right makes these xfails fail, so the expectation is updated with the model.
 _MISSED = pytest.mark.xfail(strict=True, reason="known miss of the shipped FER2013 model on posed colour photos")
 
 

@@ -32,9 +32,16 @@ def test_tower_features_through_the_shipped_head_give_the_analyzers_probabilitie
     head = {k: v.float() for k, v in load_file(str(DEFAULT_WEIGHTS)).items() if k.startswith("head.")}
     logits = feats[:, 0] @ head["head.1.weight"].T + head["head.1.bias"]
     expr = LearnedExpression()
-    want = expr.predict_batch(grey)  # calibrated: logits / T
+    net = expr.load()
+    # the tower reads each frame once; the analyzer also averages with the mirror image (the file's flip_tta), so
+    # the reference is the network's plain pass
+    assert net.cfg.flip_tta
+    with torch.inference_mode():
+        plain = net(torch.from_numpy(grey).float().div(255.0).unsqueeze(1))
+    want = torch.softmax(plain / expr.temperature, -1).numpy()  # calibrated: logits / T
     got = torch.softmax(logits / expr.temperature, -1).detach().numpy()
     np.testing.assert_allclose(got, want, atol=2e-4)
+    assert not np.allclose(expr.predict_batch(grey), want, atol=2e-4)  # the analyzer's path does differ
 
 
 def test_tower_stays_in_eval_mode_and_keeps_its_statistics(tower):

@@ -53,9 +53,9 @@ class Options:
                               "bfloat16: AVX512-BF16 or AMX), fp32, or auto = bf16 where native, else fp32 "
                               "(default {default}; the shipped weights were trained with bf16)")
     compile: str = arg(_LOOP.compile, choices=list(COMPILES),
-                       help="run training through torch.compile: on (~14%% more images/s; needs a C++ compiler, ~1 "
-                            "min to compile per call), off, or auto = on where g++/c++/clang++ is on PATH (default "
-                            "{default}); a run must be resumed with the same setting")
+                       help="run training through torch.compile: on (~15%% more images/s; needs a C++ compiler, under "
+                            "a minute to compile per call), off, or auto = on where g++/c++/clang++ is on PATH "
+                            "(default {default}); a run must be resumed with the same setting")
     threads: int = arg(_LOOP.threads, help="torch threads for training (default {default})")
     workers: int = arg(_RECIPE.workers, help="processes for the cropping pass (default {default})")
     test_every_epoch: bool = arg(False, help="also score PublicTest after every epoch, into metrics.jsonl (logging "
