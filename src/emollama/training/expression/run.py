@@ -32,7 +32,7 @@ class ExpressionRecipe:
 
     root: Path  # FER2013: image folders, fer2013.csv, or the folder with the .tar.gz
     out: Path = Path("runs/expression_fer2013")
-    val_fraction: float = 0.05  # of train, stratified: selects the epoch and fits the temperature (1,435 images)
+    val_fraction: float = 0.05  # of train, stratified: selects the epoch and fits the temperature (1,437 images)
     workers: int = 2  # processes for the cropping pass
     export: Path | None = None  # also copy the weights here (e.g. the package's resources/expression/)
     command: str = ""  # recorded in the weights' metadata and the summary
