@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from emollama.faces.expression_net import DEFAULT_WEIGHTS, LearnedExpression
+from emollama.model.build import tower_shape, tower_shape_overrides
 from emollama.model.configuration import EmoLlamaConfig, EmoNetVisionConfig
 from emollama.model.towers import EmoNetTower, build_vision_tower
 from emollama.model.transforms import preprocess_frames
@@ -14,7 +15,7 @@ from emollama.model.transforms import preprocess_frames
 
 @pytest.fixture(scope="module")
 def tower() -> EmoNetTower:
-    t = build_vision_tower(EmoNetVisionConfig())
+    t = build_vision_tower(EmoNetVisionConfig(**tower_shape(DEFAULT_WEIGHTS)))  # the shipped file's shape
     t.load_expression_weights(DEFAULT_WEIGHTS)
     return t
 
@@ -27,7 +28,7 @@ def test_tower_features_through_the_shipped_head_give_the_analyzers_probabilitie
     grey[:, 10:38, 10:38] //= 2  # not pure noise: some structure for the network to respond to
     rgb = np.repeat(grey[..., None], 3, axis=-1)
     feats = tower(preprocess_frames(list(rgb), tower.preprocess))  # (5, 1 + 36, 192)
-    assert feats.shape == (5, 37, 192)
+    assert feats.shape == (5, 37, tower.config.hidden_size)
     assert torch.allclose(feats[:, 0], feats[:, 1:].mean(1), atol=1e-6)  # CLS slot = mean of the 6 x 6 cells
     head = {k: v.float() for k, v in load_file(str(DEFAULT_WEIGHTS)).items() if k.startswith("head.")}
     logits = feats[:, 0] @ head["head.1.weight"].T + head["head.1.bias"]
@@ -80,3 +81,18 @@ def test_emonet_config_round_trips_inside_the_model_config(tmp_path):
     back = EmoLlamaConfig.from_pretrained(tmp_path)
     assert isinstance(back.vision_config, EmoNetVisionConfig)
     assert back.vision_config.widths == [24, 48, 96, 192] and back.vision_config.image_size == 48
+
+
+def test_tower_shape_comes_from_the_weights_file(tmp_path):
+    """A retrained emonet may change its widths or blocks: the tower built for a file follows the file."""
+    from emollama.faces._expression_torch import ExpressionNet, save_network
+    from emollama.faces.expression_net import ExpressionNetConfig
+
+    path = tmp_path / "other.safetensors"
+    save_network(ExpressionNet(ExpressionNetConfig(widths=(8, 16, 24, 40), blocks=(1, 1, 2, 1))), path, {})
+    shape = tower_shape(path)
+    assert shape == {"widths": [8, 16, 24, 40], "blocks": [1, 1, 2, 1], "image_size": 48, "hidden_size": 40}
+    assert tower_shape_overrides(path)[0] == "vision_config.widths=[8, 16, 24, 40]"
+    t = build_vision_tower(EmoNetVisionConfig(**shape))
+    t.load_expression_weights(path)  # shapes match: no error
+    assert t(torch.rand(2, 3, 48, 48)).shape == (2, 37, 40)

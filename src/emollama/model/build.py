@@ -112,10 +112,34 @@ def build_emollama_small(overrides: list[str] | None = None, *, seed: int = 0, u
     `emollama train-expression` file (default: the one in the package)."""
     from emollama.faces.expression_net import DEFAULT_WEIGHTS
 
-    model, processor = build_small(overrides, seed=seed, use_cache=use_cache, preset="emollama-small")
+    # the tower's shape comes from the weights file (a retrained emonet may change it); the caller's overrides win
+    shape = tower_shape_overrides(tower_weights or DEFAULT_WEIGHTS)
+    model, processor = build_small([*shape, *(overrides or [])], seed=seed, use_cache=use_cache,
+                                   preset="emollama-small")
     model.vision_tower.load_expression_weights(tower_weights or DEFAULT_WEIGHTS)
     init_projector_from_head(model, processor, tower_weights or DEFAULT_WEIGHTS)
     return model, processor
+
+
+def tower_shape(weights) -> dict:
+    """The emonet vision config's shape (widths, blocks, image_size, hidden_size) stored in an emonet safetensors
+    file, so the tower built for it fits it; {} for a file without a stored config (the preset's shape)."""
+    from safetensors import safe_open
+
+    from emollama.faces.expression_net import ExpressionNetConfig
+
+    with safe_open(str(weights), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "config" not in meta:
+        return {}
+    cfg = ExpressionNetConfig.from_json(meta["config"])
+    return {"widths": list(cfg.widths), "blocks": list(cfg.blocks), "image_size": cfg.size,
+            "hidden_size": cfg.widths[-1]}
+
+
+def tower_shape_overrides(weights) -> list[str]:
+    """`tower_shape` as ``vision_config.key=value`` overrides."""
+    return [f"vision_config.{k}={v}" for k, v in tower_shape(weights).items()]
 
 
 def init_projector_from_head(model: EmoLlamaForConditionalGeneration, processor: EmoLlamaProcessor, weights,
