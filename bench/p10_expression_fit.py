@@ -10,7 +10,7 @@ helps (P9).
 - ``previous``: the weights shipped before the current recipe, read from git (``--previous-rev``);
 - ``current``: the packaged weights.
 
-    python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 471045e]
+    python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 206ff1f]
 
 Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops) if absent.
 Writes bench/results/p10_expression_fit.json. About 1 min on 2 cores.
@@ -52,9 +52,10 @@ def score(weights: Path, splits: dict) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
-    ap.add_argument("--previous-rev", default="471045e",
-                    help="git revision whose packaged weights are the baseline (default 471045e, the last commit "
-                         "with the f19cc63-recipe model; 3e22dba has the strong-augmentation one)")
+    ap.add_argument("--previous-rev", default="206ff1f",
+                    help="git revision whose packaged weights are the baseline (default 206ff1f, which shipped the "
+                         "97c7961-recipe model; 471045e has the f19cc63-recipe one, 3e22dba the strong-augmentation "
+                         "one)")
     args = ap.parse_args()
     if not Path(args.root).exists():
         print(f"p10 skipped: needs FER2013 at {args.root}")
