@@ -117,8 +117,7 @@ def test_faces_auto_detect_and_whole_image(analyzer, fer2013_root):
 # issue #12 asks for the disgust photo too; the shipped model (463d7cb recipe) calls the posed anger photo fear
 # (0.45; sadness 0.29, neutral 0.13) and the disgust photo neutral (0.35; sadness 0.32, anger 0.20); the 97c7961
 # model called them fear and sadness, older ones sadness twice; the old mini-Xception + rules: anger right, disgust
-# neutral. Strict: a model
-# that gets them right makes these xfails fail, so the expectation is updated with the model.
+# neutral. Strict: a model that gets them right makes these xfails fail, so the expectation is updated with it.
 _MISSED = pytest.mark.xfail(strict=True, reason="known miss of the shipped FER2013 model on posed colour photos")
 
 
