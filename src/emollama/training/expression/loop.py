@@ -45,8 +45,8 @@ class LoopConfig:
     # (emulated bf16 is slower than fp32).
     precision: str = "auto"
     # "on": run the training forward/backward through torch.compile (Inductor fuses BatchNorm, ReLU and the
-    # residual adds): 1.15x the images/s of eager on 2 Intel cores with AMX (bench/p11_expression_compile.py),
-    # under a minute to compile once per call. "auto" = on where a C++ compiler is on PATH (Inductor needs one),
+    # residual adds): on 2 Intel cores with AMX 1.06x the images/s of eager for the shipped network, 1.15x for the
+    # previous one (bench/p11_expression_compile.py), under a minute to compile once per call. "auto" = on where a C++ compiler is on PATH (Inductor needs one),
     # else "off".
     compile: str = "auto"
     net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
