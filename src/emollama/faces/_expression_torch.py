@@ -106,14 +106,21 @@ def save_network(net: ExpressionNet, path: Path, metadata: dict[str, str], fp16:
     tmp.replace(path)
 
 
-def load_network(path: Path) -> tuple[ExpressionNet, ExpressionNetConfig, dict[str, str]]:
-    """(network in eval mode, float32, its config, the file's metadata) from a safetensors file."""
+def read_header(path: Path) -> tuple[ExpressionNetConfig, dict[str, str]]:
+    """(the stored config, or the default one for files from before it was stored; the file's metadata), without
+    reading the tensors."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata() or {})
-    cfg = ExpressionNetConfig.from_json(meta["config"]) if "config" in meta else ExpressionNetConfig()
+    return (ExpressionNetConfig.from_json(meta["config"]) if "config" in meta else ExpressionNetConfig()), meta
+
+
+def load_network(path: Path) -> tuple[ExpressionNet, ExpressionNetConfig, dict[str, str]]:
+    """(network in eval mode, float32, its config, the file's metadata) from a safetensors file."""
+    from safetensors.torch import load_file
+
+    cfg, meta = read_header(path)
     net = ExpressionNet(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     net.load_state_dict(state)

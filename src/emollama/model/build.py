@@ -124,15 +124,11 @@ def build_emollama_small(overrides: list[str] | None = None, *, seed: int = 0, u
 def tower_shape(weights) -> dict:
     """The emonet vision config's shape (widths, blocks, image_size, hidden_size) stored in an emonet safetensors
     file, so the tower built for it fits it; {} for a file without a stored config (the preset's shape)."""
-    from safetensors import safe_open
+    from emollama.faces._expression_torch import read_header
 
-    from emollama.faces.expression_net import ExpressionNetConfig
-
-    with safe_open(str(weights), framework="pt") as f:
-        meta = f.metadata() or {}
+    cfg, meta = read_header(weights)
     if "config" not in meta:
         return {}
-    cfg = ExpressionNetConfig.from_json(meta["config"])
     return {"widths": list(cfg.widths), "blocks": list(cfg.blocks), "image_size": cfg.size,
             "hidden_size": cfg.widths[-1]}
 

@@ -46,8 +46,8 @@ class LoopConfig:
     precision: str = "auto"
     # "on": run the training forward/backward through torch.compile (Inductor fuses BatchNorm, ReLU and the
     # residual adds): on 2 Intel cores with AMX 1.06x the images/s of eager for the shipped network, 1.15x for the
-    # previous one (bench/p11_expression_compile.py), under a minute to compile once per call. "auto" = on where a C++ compiler is on PATH (Inductor needs one),
-    # else "off".
+    # previous one (bench/p11_expression_compile.py), under a minute to compile once per call. "auto" = on where a
+    # C++ compiler is on PATH (Inductor needs one), else "off".
     compile: str = "auto"
     net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
