@@ -96,3 +96,12 @@ def test_tower_shape_comes_from_the_weights_file(tmp_path):
     t = build_vision_tower(EmoNetVisionConfig(**shape))
     t.load_expression_weights(path)  # shapes match: no error
     assert t(torch.rand(2, 3, 48, 48)).shape == (2, 37, 40)
+
+
+def test_a_file_without_a_network_config_is_refused_by_name(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "bare.safetensors"
+    save_file({"head.1.weight": torch.zeros(7, 192)}, str(path))
+    with pytest.raises(ValueError, match="bare.safetensors has no network config"):
+        tower_shape(path)

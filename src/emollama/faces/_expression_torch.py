@@ -107,13 +107,18 @@ def save_network(net: ExpressionNet, path: Path, metadata: dict[str, str], fp16:
 
 
 def read_header(path: Path) -> tuple[ExpressionNetConfig, dict[str, str]]:
-    """(the stored config, or the default one for files from before it was stored; the file's metadata), without
-    reading the tensors."""
+    """(the network's stored config, the file's metadata), without reading the tensors.
+
+    Every file `save_network` wrote carries its config; one without it is not an emonet file, and guessing a
+    shape (the defaults change with the recipe) would only fail later with a size mismatch."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata() or {})
-    return (ExpressionNetConfig.from_json(meta["config"]) if "config" in meta else ExpressionNetConfig()), meta
+    if "config" not in meta:
+        raise ValueError(f"{path} has no network config in its metadata, so it was not written by `emollama "
+                         f"train-expression`; pass a file that was, or omit the path for the packaged weights")
+    return ExpressionNetConfig.from_json(meta["config"]), meta
 
 
 def load_network(path: Path) -> tuple[ExpressionNet, ExpressionNetConfig, dict[str, str]]:

@@ -33,10 +33,11 @@ class ExpressionNetConfig:
     """Shape of the network and of its input crop (stored in the weights file's metadata)."""
 
     # Compute moved from full resolution to 12 x 12 (the 68.9 %-WAR model had 24 channels at 48 x 48 and 2 blocks in
-    # stage 3): the 48 x 48 stage was 23 % of a training step, memory-bound, for low-level edges; a third 96-channel
-    # block adds depth where expression parts meet. Training step 268 -> 231 ms at batch 128, inference 4.3 -> 4.5 ms
-    # a face, so 70 epochs fit in the time 60 took; with them, 68.9 -> 70.0 % WAR on PublicTest, 68.4 -> 68.9 held
-    # out (docs/expression_model.md).
+    # stage 3): the 48 x 48 stage was ~23 % of a training step (ad-hoc timing), memory-bound, for low-level edges; a
+    # third 96-channel block adds depth where expression parts meet. Eager training 431 -> 562 images/s
+    # (bench/p11_expression_compile.py), inference 4.3 -> 4.5 ms a face (bench/p7_expression.py); 70 epochs took
+    # 56.5 min (52 took 48.2) and gave 68.9 -> 70.0 % WAR on PublicTest, 68.4 -> 68.9 held out; a second seed gave
+    # 68.2 % on PublicTest (docs/expression_model.md).
     widths: tuple[int, ...] = (16, 48, 96, 192)  # channels per stage; stages 2.. halve the resolution
     blocks: tuple[int, ...] = (1, 2, 3, 2)  # residual blocks per stage
     size: int = 48  # input side in px (FER2013's native size)

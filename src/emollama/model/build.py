@@ -123,12 +123,10 @@ def build_emollama_small(overrides: list[str] | None = None, *, seed: int = 0, u
 
 def tower_shape(weights) -> dict:
     """The emonet vision config's shape (widths, blocks, image_size, hidden_size) stored in an emonet safetensors
-    file, so the tower built for it fits it; {} for a file without a stored config (the preset's shape)."""
+    file, so the tower built for it fits it."""
     from emollama.faces._expression_torch import read_header
 
-    cfg, meta = read_header(weights)
-    if "config" not in meta:
-        return {}
+    cfg, _ = read_header(weights)
     return {"widths": list(cfg.widths), "blocks": list(cfg.blocks), "image_size": cfg.size,
             "hidden_size": cfg.widths[-1]}
 
