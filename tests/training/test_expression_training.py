@@ -74,12 +74,13 @@ def test_split_is_stratified_and_disjoint():
 NATIVE_BF16 = L.resolve_precision("auto") == "bf16"
 
 
-@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.skipif(
-    not NATIVE_BF16, reason="this CPU has no native bfloat16 (AVX512-BF16 / AMX); emulated bf16 is only slow"))])
-def test_training_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch, precision):
+@pytest.mark.parametrize("precision,mixup", [("fp32", 0.0), ("fp32", 0.4), pytest.param("bf16", 0.0, marks=(
+    pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bfloat16 (AVX512-BF16 / AMX); emulated bf16 "
+                       "is only slow")))])
+def test_training_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch, precision, mixup):
     x, y = _data()
     cfg = L.LoopConfig(epochs=3, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, precision=precision,
-                       compile="off")
+                       compile="off", mixup=mixup)
     ref = L.train_loop(cfg, tmp_path / "ref", (x, y), (x, y), progress=False)
     rows = [json.loads(r) for r in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1, 2] and rows[-1]["val"]["war"] > 0.5  # chance is 1/7
@@ -152,6 +153,16 @@ def test_a_failing_torch_compile_says_how_to_train_without_it(tmp_path, monkeypa
         L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
 
 
+def test_mixup_blends_batches_and_changes_the_weights(tmp_path):
+    x, y = _data()
+    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
+    plain = L.train_loop(cfg, tmp_path / "plain", (x, y), (x, y), progress=False)
+    mixed = L.train_loop(replace(cfg, mixup=0.4), tmp_path / "mixed", (x, y), (x, y), progress=False)
+    assert not torch.equal(plain.head[1].weight, mixed.head[1].weight)
+    with pytest.raises(ValueError, match="mixup"):  # a resume must keep the setting
+        L.train_loop(replace(cfg, epochs=1, mixup=0.2), tmp_path / "mixed", (x, y), (x, y), progress=False)
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     x, y = _data(n=32)
     cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
@@ -218,7 +229,8 @@ def test_crop_cache_refuses_other_images_or_crop_definition(tmp_path):
         _check_manifest(tmp_path, {**m, "ids_sha256": "b"})
 
 
-@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--val-fraction", "0"], ["--val-fraction", "1"]])
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--val-fraction", "0"], ["--val-fraction", "1"],
+                                  ["--mixup", "-0.2"]])
 def test_cli_refuses_settings_that_cannot_train(argv, capsys):
     from emollama.cli.__main__ import main
 

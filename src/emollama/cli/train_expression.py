@@ -23,6 +23,13 @@ def _at_least_one(text: str) -> int:
     return n
 
 
+def _non_negative(text: str) -> float:
+    x = float(text)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 (0 = off), got {x}")
+    return x
+
+
 def _fraction(text: str) -> float:
     x = float(text)
     if not 0.0 < x < 1.0:
@@ -44,6 +51,9 @@ class Options:
     epochs: int = arg(_LOOP.epochs, type=_at_least_one, help="passes over the training crops (default {default})")
     batch_size: int = arg(_LOOP.batch_size, help="images per step (default {default})")
     lr: float = arg(_LOOP.lr, help="peak learning rate of the one-cycle schedule (default {default})")
+    mixup: float = arg(_LOOP.mixup, type=_non_negative, metavar="ALPHA",
+                       help="mixup: blend each batch with a shuffled copy by a Beta(ALPHA, ALPHA) weight, and the "
+                            "loss with it; 0 = off (default {default})")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
     val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
                               help="share of train held out to pick the epoch and fit the temperature "
@@ -67,7 +77,7 @@ def run(opts: Options) -> int:
     """Train (or resume) the expression model and print its held-out metrics."""
     from emollama.training.expression.run import run_recipe
 
-    loop = LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed,
+    loop = LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, mixup=opts.mixup,
                       threads=opts.threads, precision=opts.precision, compile=opts.compile)
     command = "emollama " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     recipe = ExpressionRecipe(Path(opts.root), Path(opts.out), opts.val_fraction, opts.workers,
