@@ -160,7 +160,7 @@ def test_mixup_blends_batches_and_changes_the_weights(tmp_path):
     mixed = L.train_loop(replace(cfg, mixup=0.4), tmp_path / "mixed", (x, y), (x, y), progress=False)
     assert not torch.equal(plain.head[1].weight, mixed.head[1].weight)
     with pytest.raises(ValueError, match="mixup"):  # a resume must keep the setting
-        L.train_loop(replace(cfg, epochs=1, mixup=0.2), tmp_path / "mixed", (x, y), (x, y), progress=False)
+        L.train_loop(replace(cfg, mixup=0.2), tmp_path / "mixed", (x, y), (x, y), progress=False)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):

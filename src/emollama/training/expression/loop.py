@@ -184,7 +184,7 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
         g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout
         order = torch.randperm(len(y_all), generator=g)
-        mix_rng = np.random.default_rng([cfg.seed, epoch])  # mixup's blend weights, seeded like the rest
+        mix_rng = np.random.default_rng([cfg.seed, epoch]) if cfg.mixup > 0 else None  # blend weights, seeded
         net.train()
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not progress,
@@ -192,17 +192,16 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
         for s in bar:
             idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             x = augment(x_all[idx].float().div_(255.0).unsqueeze(1), g, cfg.augment)
-            lam, partner = 1.0, None
+            partner = None
             if cfg.mixup > 0:
                 lam, partner = float(mix_rng.beta(cfg.mixup, cfg.mixup)), torch.randperm(len(idx), generator=g)
                 x = lam * x + (1.0 - lam) * x[partner]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 logits = _forward(train_fwd, x.contiguous(memory_format=torch.channels_last), cfg.compile == "on")
-            loss = lam * F.cross_entropy(logits.float(), y_all[idx], weight=weights,
-                                         label_smoothing=cfg.label_smoothing)
-            if partner is not None:
-                loss = loss + (1.0 - lam) * F.cross_entropy(logits.float(), y_all[idx][partner], weight=weights,
-                                                            label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits.float(), y_all[idx], weight=weights, label_smoothing=cfg.label_smoothing)
+            if partner is not None:  # mixup: the loss is blended like the images
+                loss = lam * loss + (1.0 - lam) * F.cross_entropy(logits.float(), y_all[idx][partner],
+                                                                  weight=weights, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
