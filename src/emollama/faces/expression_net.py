@@ -1,10 +1,11 @@
 """The learned expression model: a small residual CNN trained on FER2013 by `emollama train-expression`.
 
 Input is the analyzer's own face crop, made by `expression_input` at training and at inference alike: the face box
-made square with ``margin`` x side added on every side (`align.square_box`, zero padding outside the image),
-converted to grey (ITU-R 601 luma, as PIL does) and resized to ``size`` x ``size``. Grey by design: FER2013 is grey,
-and a grey input cannot over-fit colour casts of one camera. Each crop is standardised to zero mean and unit
-variance inside the network, so brightness and contrast shifts between datasets cancel out.
+made square with ``margin`` x side added on every side (`align.square_box`, zero padding outside the image), every
+pixel outside the face box itself set to zero (``mask_context``, see `ExpressionNetConfig`), converted to grey
+(ITU-R 601 luma, as PIL does) and resized to ``size`` x ``size``. Grey by design: FER2013 is grey, and a grey input
+cannot over-fit colour casts of one camera. Each crop is standardised to zero mean and unit variance inside the
+network, so brightness and contrast shifts between datasets cancel out.
 
 Output: 7 logits in `FER_LABELS` order; `LearnedExpression` divides them by the calibrated temperature.
 """
@@ -48,6 +49,14 @@ class ExpressionNetConfig:
     # held-out val and +0.5 on PublicTest, 2.5 -> 3.9 ms a face at batch 1 (docs/expression_model.md). On the
     # earlier, under-fitting model it had measured +0.4 / -0.7, so it was off then.
     flip_tta: bool = True
+    # Zero every pixel outside the face box (the margin keeps the square's framing, not the context). FER2013's
+    # 48 x 48 images are themselves face crops: the margin falls outside the image in 96 % of the training crops and
+    # is zero-padded there, so a network trained with context learns black borders, while a photo's margin shows
+    # hair and background. On PublicTest faces re-rendered as 640 x 480 photos, the 70.0 %-WAR model lost ~4 WAR
+    # and ~7 UAR points to that; refilling the padding of the 48 x 48 images with grey cost it 3 WAR
+    # (bench/p13_expression_context.py). Masking gives both the same input. Files written before this field were
+    # trained with context, so a stored config without it means False (`from_json`).
+    mask_context: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -55,14 +64,33 @@ class ExpressionNetConfig:
     @classmethod
     def from_json(cls, text: str) -> ExpressionNetConfig:
         d = json.loads(text)
+        d.setdefault("mask_context", False)  # written before the field: trained with the context kept
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def expression_input(rgb: np.ndarray, box: FaceBox, cfg: ExpressionNetConfig | None = None) -> np.ndarray:
     """(H, W, 3) uint8 image + face box -> (size, size) uint8 grey crop, the network's input."""
     cfg = cfg or ExpressionNetConfig()
-    crop = crop_region(rgb, square_box(box, cfg.margin))
+    region = square_box(box, cfg.margin)
+    crop = crop_region(rgb, region)
+    if cfg.mask_context:
+        crop = _zero_outside(crop, region, box)
     return np.asarray(Image.fromarray(crop).convert("L").resize((cfg.size, cfg.size), Image.Resampling.BILINEAR))
+
+
+def _zero_outside(crop: np.ndarray, region: FaceBox, box: FaceBox) -> np.ndarray:
+    """(h, w, 3) crop of ``region`` (as `crop_region` cut it) with the pixels outside ``box`` set to zero, in place.
+
+    The box is rounded outwards to whole pixels, like the region, so a box that covers the image keeps it all."""
+    ox, oy = int(np.floor(region.x0)), int(np.floor(region.y0))
+    h, w = crop.shape[:2]
+    x0, y0 = min(w, max(0, int(np.floor(box.x0)) - ox)), min(h, max(0, int(np.floor(box.y0)) - oy))
+    x1, y1 = max(x0, min(w, int(np.ceil(box.x1)) - ox)), max(y0, min(h, int(np.ceil(box.y1)) - oy))
+    crop[:y0] = 0
+    crop[y1:] = 0
+    crop[:, :x0] = 0
+    crop[:, x1:] = 0
+    return crop
 
 
 class LearnedExpression:
