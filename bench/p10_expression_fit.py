@@ -12,7 +12,8 @@ helps (P9).
 
     python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 206ff1f]
 
-Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops) if absent.
+Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops, or crops_context
+for a model trained with the context kept) if absent.
 Writes bench/results/p10_expression_fit.json. About 1 min on 2 cores.
 """
 
@@ -33,14 +34,19 @@ from p9_expression_augment import load_crops  # noqa: E402
 WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
 
 
-def score(weights: Path, splits: dict) -> dict:
-    """{split: {war, uar, n}} of the network in ``weights`` on each (crops, labels) of ``splits``."""
+def score(weights: Path, root: str) -> dict:
+    """{split: {war, uar, n}} of the network in ``weights`` on the recipe's fit and val crops, cut with the crop
+    definition stored in the file (models trained before ``mask_context`` kept the context)."""
     from emollama.evaluation.metrics import compute_metrics
     from emollama.faces._expression_torch import load_network
     from emollama.training.expression.loop import predict_logits
+    from emollama.training.expression.run import ExpressionRecipe, split_val
 
-    net, _, _ = load_network(weights)
-    out = {}
+    net, cfg, _ = load_network(weights)
+    train, _ = load_crops(root, workers=2, net=cfg)
+    fit, val = split_val(train.labels, ExpressionRecipe(root=Path(".")).val_fraction, 0)  # the recipe's split, seed
+    splits = {"fit": (train.crops[fit], train.labels[fit]), "val": (train.crops[val], train.labels[val])}
+    out = {"mask_context": cfg.mask_context}
     for name, (x, y) in splits.items():
         r = compute_metrics(y, predict_logits(net, x).argmax(axis=1), len(net.cfg.labels))
         out[name] = {"war": round(r["war"], 4), "uar": round(r["uar"], 4), "n": int(len(y))}
@@ -62,12 +68,7 @@ def main() -> int:
         return 0
     import torch
 
-    from emollama.training.expression.run import ExpressionRecipe, split_val
-
     torch.set_num_threads(2)
-    train, _ = load_crops(args.root, workers=2)
-    fit, val = split_val(train.labels, ExpressionRecipe(root=Path(".")).val_fraction, 0)  # the recipe's split, seed
-    splits = {"fit": (train.crops[fit], train.labels[fit]), "val": (train.crops[val], train.labels[val])}
     t0 = time.perf_counter()
     got = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.previous_rev}:{WEIGHTS}"], capture_output=True,
                          check=False)
@@ -79,7 +80,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         previous = Path(tmp) / "previous.safetensors"
         previous.write_bytes(blob)
-        models = {"previous": score(previous, splits), "current": score(ROOT / WEIGHTS, splits)}
+        models = {"previous": score(previous, args.root), "current": score(ROOT / WEIGHTS, args.root)}
     result = {"benchmark": "p10_expression_fit", "command": "python bench/p10_expression_fit.py",
               "previous_rev": args.previous_rev, "seconds": round(time.perf_counter() - t0, 1),
               "machine": machine_info(), "models": models}

@@ -225,6 +225,8 @@ def test_crop_cache_refuses_other_images_or_crop_definition(tmp_path):
     _check_manifest(tmp_path, dict(m))  # the same run resumes
     with pytest.raises(ValueError, match="margin"):
         _check_manifest(tmp_path, {**m, "margin": 0.2})
+    with pytest.raises(ValueError, match="mask_context"):  # a cache cut before the field kept the context
+        _check_manifest(tmp_path, {**m, "mask_context": True})
     with pytest.raises(ValueError, match="ids_sha256"):
         _check_manifest(tmp_path, {**m, "ids_sha256": "b"})
 
@@ -250,3 +252,19 @@ def test_glibc_keeps_freed_memory_for_training():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert out == str(glibc), out
+
+
+@pytest.mark.parametrize(("argv", "masked"), [([], True), (["--context", "keep"], False),
+                                              (["--context", "mask"], True)])
+def test_cli_context_reaches_the_crop_definition(argv, masked):
+    import argparse
+
+    from emollama.cli.options import add_dataclass_arguments, options_from_args
+    from emollama.cli.train_expression import Options, loop_config
+
+    parser = argparse.ArgumentParser()
+    add_dataclass_arguments(parser, Options)
+    cfg = loop_config(options_from_args(Options, parser.parse_args(["--root", ".", *argv]))).net
+    assert cfg.mask_context is masked
+    recipe = L.LoopConfig().net
+    assert (cfg.widths, cfg.margin) == (recipe.widths, recipe.margin)  # the rest stays the recipe's

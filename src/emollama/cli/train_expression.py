@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emollama.cli.options import arg
@@ -54,6 +54,10 @@ class Options:
     mixup: float = arg(_LOOP.mixup, type=_non_negative, metavar="ALPHA",
                        help="mixup: blend each batch with a shuffled copy by a Beta(ALPHA, ALPHA) weight, and the "
                             "loss with it; 0 = off (default {default})")
+    context: str = arg("mask" if _LOOP.net.mask_context else "keep", choices=["mask", "keep"],
+                       help="what the crop shows outside the face box: mask = black, the same for FER2013's 48 px "
+                            "crops and for photos; keep = the image (or zero padding beyond it), as the models shipped "
+                            "before mask_context were trained (default {default}); part of the crop cache's key")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
     val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
                               help="share of train held out to pick the epoch and fit the temperature "
@@ -73,12 +77,18 @@ class Options:
     no_progress: bool = arg(False, help="no progress bars (logs only)")
 
 
+def loop_config(opts: Options) -> LoopConfig:
+    """The training loop's settings from the options (the network's shape stays the recipe's)."""
+    return LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, mixup=opts.mixup,
+                      threads=opts.threads, precision=opts.precision, compile=opts.compile,
+                      net=replace(_LOOP.net, mask_context=opts.context == "mask"))
+
+
 def run(opts: Options) -> int:
     """Train (or resume) the expression model and print its held-out metrics."""
     from emollama.training.expression.run import run_recipe
 
-    loop = LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, mixup=opts.mixup,
-                      threads=opts.threads, precision=opts.precision, compile=opts.compile)
+    loop = loop_config(opts)
     command = "emollama " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     recipe = ExpressionRecipe(Path(opts.root), Path(opts.out), opts.val_fraction, opts.workers,
                               Path(opts.export) if opts.export else None, command, loop,

@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""P13: does the expression model depend on FER2013's zero-padded borders? PublicTest as 48x48 files and as photos.
+
+FER2013's images are already face crops, so the analyzer's crop margin falls outside the image in almost every
+training crop and is zero-padded there; in a photo the same margin shows hair and background. Every PublicTest image
+goes through the analyzer's own face finder (``--faces auto``) and `expression_input`, each model with the crop
+definition stored in its weights file, in three renderings:
+
+- ``native``: the 48x48 file, as P7 and the training crops see it;
+- ``photo_flat``: the face upscaled 5x (bicubic, 240 px) in a 640x480 frame of its mean colour, at a seeded
+  random position (a large image, so ``auto`` only detects: the detector must find the face);
+- ``photo_edge``: the same, the frame filled by replicating the face image's border pixels outwards (context that
+  continues the image: hair, clothes, background streaks).
+
+Two models, same renderings, one run: ``previous`` (the packaged weights at ``--previous-rev``) and ``current``
+(the packaged weights). Reports WAR/UAR per rendering and model (a photo without a detected face counts as wrong
+for both), the photos without a face, and how often each model's photo label equals its native one.
+
+    python bench/p13_expression_context.py [--root ../shared/data/fer2013] [--previous-rev REV] [--limit N]
+
+Writes bench/results/p13_expression_context.json. About 6 min on 2 cores for the 3,589 images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+
+WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
+RENDERINGS = ("native", "photo_flat", "photo_edge")
+FRAME = (480, 640)  # (H, W) of the photo renderings
+UPSCALE = 5  # 48 px -> 240 px face
+
+
+def render(rgb: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """(h, w, 3) uint8 face image -> the (H, W, 3) rendering ``kind`` (``native`` returns it unchanged)."""
+    if kind == "native":
+        return rgb
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    up = np.asarray(Image.fromarray(rgb).resize((w * UPSCALE, h * UPSCALE), Image.Resampling.BICUBIC))
+    top = int(rng.integers(0, FRAME[0] - up.shape[0] + 1))
+    left = int(rng.integers(0, FRAME[1] - up.shape[1] + 1))
+    pads = ((top, FRAME[0] - up.shape[0] - top), (left, FRAME[1] - up.shape[1] - left))
+    if kind == "photo_edge":
+        return np.pad(up, (*pads, (0, 0)), mode="edge")
+    mean = up.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+    return np.stack([np.pad(up[..., c], pads, constant_values=mean[c]) for c in range(3)], axis=-1)
+
+
+def previous_weights(rev: str, tmp: Path) -> Path | None:
+    """The packaged weights at ``rev``, written under ``tmp``; None when git cannot read them."""
+    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{WEIGHTS}"], capture_output=True, check=False)
+    if got.returncode:
+        print(f"p13 skipped: git cannot read {WEIGHTS} at {rev} (a shallow clone?): {got.stderr.decode().strip()}")
+        return None
+    path = tmp / "previous.safetensors"
+    path.write_bytes(got.stdout)
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--previous-rev", default="aaa8f5c",
+                    help="git revision whose packaged weights are the baseline (default aaa8f5c: the 463d7cb-recipe "
+                         "model, trained with the context kept)")
+    ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")
+    args = ap.parse_args()
+    if not Path(args.root).exists():
+        print(f"p13 skipped: needs FER2013 at {args.root}")
+        return 0
+    import torch
+    from tqdm.auto import tqdm
+
+    from emollama.data.benchmarks import get_benchmark
+    from emollama.evaluation.metrics import compute_metrics
+    from emollama.faces.detect import DetectorConfig, FaceDetector
+    from emollama.faces.expression_net import LearnedExpression, expression_input
+    from emollama.faces.find import FaceFinder
+    from emollama.media.decode import load_image
+
+    torch.set_num_threads(2)
+    samples = get_benchmark("fer2013").load(args.root, "publictest").samples
+    order = np.random.default_rng(0).permutation(len(samples))
+    order = order[: args.limit] if args.limit > 0 else order
+    finder = FaceFinder(FaceDetector(DetectorConfig()), "auto", landmarks=False)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        prev = previous_weights(args.previous_rev, Path(tmp))
+        if prev is None:
+            return 0
+        models = {"previous": LearnedExpression(prev, threads=2), "current": LearnedExpression(threads=2)}
+        for m in models.values():
+            m.load()
+        labels = models["current"].labels
+        truth = np.array([labels.index(samples[i].label) for i in order])
+        pred = {(m, r): np.full(len(order), -1) for m in models for r in RENDERINGS}
+        no_face = dict.fromkeys(RENDERINGS, 0)
+        for j, i in enumerate(tqdm(order, unit="img", desc="p13", mininterval=5)):
+            rgb = load_image(samples[i].media)
+            rng = np.random.default_rng([0, int(i)])  # the same frame position whatever --limit is
+            for r in RENDERINGS:
+                img = render(rgb, r, rng)
+                faces = finder.find(img)
+                if not faces:
+                    no_face[r] += 1
+                    continue
+                for name, m in models.items():
+                    crop = expression_input(img, faces[0].box, m.cfg)  # each model's own crop definition
+                    pred[name, r][j] = int(m.predict_batch(crop[None])[0].argmax())
+        out = {}
+        for name, m in models.items():
+            res = {"sha256": hashlib.sha256(m.weights.read_bytes()).hexdigest(), "mask_context": m.cfg.mask_context}
+            for r in RENDERINGS:
+                met = compute_metrics(truth, pred[name, r], len(labels))
+                res[r] = {"war": round(met["war"], 4), "uar": round(met["uar"], 4)}
+                if r != "native":
+                    res[r]["same_label_as_native"] = round(float(np.mean(pred[name, r] == pred[name, "native"])), 4)
+            out[name] = res
+    result = {"benchmark": "p13_expression_context", "command": "python bench/p13_expression_context.py",
+              "split": "FER2013 PublicTest", "images": len(order), "previous_rev": args.previous_rev,
+              "no_face": no_face, "seconds": round(time.perf_counter() - t0, 1), "machine": machine_info(),
+              "models": out}
+    for name, res in out.items():
+        print(f"{name:>8} ({res['sha256'][:8]}, mask_context={res['mask_context']}): " + "; ".join(
+            f"{r} WAR {res[r]['war']:.4f} UAR {res[r]['uar']:.4f}" for r in RENDERINGS))
+    print(f"photos without a face: {no_face}")
+    print(f"wrote {write_json(RESULTS / 'p13_expression_context.json', result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
