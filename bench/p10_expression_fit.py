@@ -12,8 +12,8 @@ helps (P9).
 
     python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 206ff1f]
 
-Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops, or crops_context
-for a model trained with the context kept) if absent.
+Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops, or crops_masked
+for a model trained with `--context mask`) if absent.
 Writes bench/results/p10_expression_fit.json. About 1 min on 2 cores.
 """
 
@@ -36,7 +36,7 @@ WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
 
 def score(weights: Path, root: str) -> dict:
     """{split: {war, uar, n}} of the network in ``weights`` on the recipe's fit and val crops, cut with the crop
-    definition stored in the file (models trained before ``mask_context`` kept the context)."""
+    definition stored in the file (``mask_context`` or not)."""
     from emollama.evaluation.metrics import compute_metrics
     from emollama.faces._expression_torch import load_network
     from emollama.training.expression.loop import predict_logits

@@ -12,23 +12,26 @@ definition stored in its weights file, in three renderings:
 - ``photo_edge``: the same, the frame filled by replicating the face image's border pixels outwards (context that
   continues the image: hair, clothes, background streaks).
 
-Two models, same renderings, one run: ``previous`` (the packaged weights at ``--previous-rev``) and ``current``
-(the packaged weights). Reports WAR/UAR per rendering and model (a photo without a detected face counts as wrong
-for both), the photos without a face, and how often each model's photo label equals its native one.
+Same renderings, one run: ``shipped`` (the packaged weights, with the crop definition they were trained with:
+context kept), ``shipped_masked_at_inference`` (the same network fed masked crops, which it was not trained on:
+the cheap fix, measured) and, with ``--candidate FILE``, another `emollama train-expression` file, e.g. one trained
+with ``--context mask``. Reports WAR/UAR per rendering and model (a photo without a detected face counts as wrong
+for all), the photos without a face, and how often each model's photo label equals its native one.
 
-    python bench/p13_expression_context.py [--root ../shared/data/fer2013] [--previous-rev REV] [--limit N]
+    python bench/p13_expression_context.py [--root ../shared/data/fer2013] [--candidate FILE] [--limit N]
 
 Writes bench/results/p13_expression_context.json. About 6 min on 2 cores for the 3,589 images.
+The committed result's candidate: `emollama train-expression --root ../shared/data/fer2013 --context mask --out
+runs/expression_masked` (at afba014, where mask was the default: 61 min), weights not kept (sha256 in the JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
 
-WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
 RENDERINGS = ("native", "photo_flat", "photo_edge")
 FRAME = (480, 640)  # (H, W) of the photo renderings
 UPSCALE = 5  # 48 px -> 240 px face
@@ -59,23 +61,24 @@ def render(rgb: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.pad(up[..., c], pads, constant_values=mean[c]) for c in range(3)], axis=-1)
 
 
-def previous_weights(rev: str, tmp: Path) -> Path | None:
-    """The packaged weights at ``rev``, written under ``tmp``; None when git cannot read them."""
-    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{WEIGHTS}"], capture_output=True, check=False)
-    if got.returncode:
-        print(f"p13 skipped: git cannot read {WEIGHTS} at {rev} (a shallow clone?): {got.stderr.decode().strip()}")
-        return None
-    path = tmp / "previous.safetensors"
-    path.write_bytes(got.stdout)
-    return path
+def load_models(candidate: str | None) -> dict:
+    """{name: loaded `LearnedExpression`}: the shipped file twice (its own crops; masked crops), the candidate."""
+    from emollama.faces.expression_net import LearnedExpression
+
+    models = {"shipped": LearnedExpression(threads=2), "shipped_masked_at_inference": LearnedExpression(threads=2)}
+    if candidate:
+        models["candidate"] = LearnedExpression(candidate, threads=2)
+    for m in models.values():
+        m.load()
+    masked = models["shipped_masked_at_inference"]
+    masked.cfg = replace(masked.cfg, mask_context=True)
+    return models
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
-    ap.add_argument("--previous-rev", default="aaa8f5c",
-                    help="git revision whose packaged weights are the baseline (default aaa8f5c: the 463d7cb-recipe "
-                         "model, trained with the context kept)")
+    ap.add_argument("--candidate", metavar="FILE", help="also score this emonet weights file")
     ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")
     args = ap.parse_args()
     if not Path(args.root).exists():
@@ -87,7 +90,7 @@ def main() -> int:
     from emollama.data.benchmarks import get_benchmark
     from emollama.evaluation.metrics import compute_metrics
     from emollama.faces.detect import DetectorConfig, FaceDetector
-    from emollama.faces.expression_net import LearnedExpression, expression_input
+    from emollama.faces.expression_net import expression_input
     from emollama.faces.find import FaceFinder
     from emollama.media.decode import load_image
 
@@ -97,44 +100,39 @@ def main() -> int:
     order = order[: args.limit] if args.limit > 0 else order
     finder = FaceFinder(FaceDetector(DetectorConfig()), "auto", landmarks=False)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        prev = previous_weights(args.previous_rev, Path(tmp))
-        if prev is None:
-            return 0
-        models = {"previous": LearnedExpression(prev, threads=2), "current": LearnedExpression(threads=2)}
-        for m in models.values():
-            m.load()
-        labels = models["current"].labels
-        truth = np.array([labels.index(samples[i].label) for i in order])
-        pred = {(m, r): np.full(len(order), -1) for m in models for r in RENDERINGS}
-        no_face = dict.fromkeys(RENDERINGS, 0)
-        for j, i in enumerate(tqdm(order, unit="img", desc="p13", mininterval=5)):
-            rgb = load_image(samples[i].media)
-            rng = np.random.default_rng([0, int(i)])  # the same frame position whatever --limit is
-            for r in RENDERINGS:
-                img = render(rgb, r, rng)
-                faces = finder.find(img)
-                if not faces:
-                    no_face[r] += 1
-                    continue
-                for name, m in models.items():
-                    crop = expression_input(img, faces[0].box, m.cfg)  # each model's own crop definition
-                    pred[name, r][j] = int(m.predict_batch(crop[None])[0].argmax())
-        out = {}
-        for name, m in models.items():
-            res = {"sha256": hashlib.sha256(m.weights.read_bytes()).hexdigest(), "mask_context": m.cfg.mask_context}
-            for r in RENDERINGS:
-                met = compute_metrics(truth, pred[name, r], len(labels))
-                res[r] = {"war": round(met["war"], 4), "uar": round(met["uar"], 4)}
-                if r != "native":
-                    res[r]["same_label_as_native"] = round(float(np.mean(pred[name, r] == pred[name, "native"])), 4)
-            out[name] = res
-    result = {"benchmark": "p13_expression_context", "command": "python bench/p13_expression_context.py",
-              "split": "FER2013 PublicTest", "images": len(order), "previous_rev": args.previous_rev,
+    models = load_models(args.candidate)
+    labels = models["shipped"].labels
+    truth = np.array([labels.index(samples[i].label) for i in order])
+    pred = {(m, r): np.full(len(order), -1) for m in models for r in RENDERINGS}
+    no_face = dict.fromkeys(RENDERINGS, 0)
+    for j, i in enumerate(tqdm(order, unit="img", desc="p13", mininterval=5)):
+        rgb = load_image(samples[i].media)
+        rng = np.random.default_rng([0, int(i)])  # the same frame position whatever --limit is
+        for r in RENDERINGS:
+            img = render(rgb, r, rng)
+            faces = finder.find(img)
+            if not faces:
+                no_face[r] += 1
+                continue
+            for name, m in models.items():
+                crop = expression_input(img, faces[0].box, m.cfg)  # each model's own crop definition
+                pred[name, r][j] = int(m.predict_batch(crop[None])[0].argmax())
+    out = {}
+    for name, m in models.items():
+        res = {"sha256": hashlib.sha256(m.weights.read_bytes()).hexdigest(), "mask_context": m.cfg.mask_context}
+        for r in RENDERINGS:
+            met = compute_metrics(truth, pred[name, r], len(labels))
+            res[r] = {"war": round(met["war"], 4), "uar": round(met["uar"], 4)}
+            if r != "native":
+                res[r]["same_label_as_native"] = round(float(np.mean(pred[name, r] == pred[name, "native"])), 4)
+        out[name] = res
+    command = "python bench/p13_expression_context.py" + (f" --candidate {args.candidate}" if args.candidate else "")
+    result = {"benchmark": "p13_expression_context", "command": command,
+              "split": "FER2013 PublicTest", "images": len(order),
               "no_face": no_face, "seconds": round(time.perf_counter() - t0, 1), "machine": machine_info(),
               "models": out}
     for name, res in out.items():
-        print(f"{name:>8} ({res['sha256'][:8]}, mask_context={res['mask_context']}): " + "; ".join(
+        print(f"{name} ({res['sha256'][:8]}, mask_context={res['mask_context']}): " + "; ".join(
             f"{r} WAR {res[r]['war']:.4f} UAR {res[r]['uar']:.4f}" for r in RENDERINGS))
     print(f"photos without a face: {no_face}")
     print(f"wrote {write_json(RESULTS / 'p13_expression_context.json', result)}")

@@ -49,14 +49,14 @@ def variant_config(name: str, epochs: int):
 def load_crops(root: str, workers: int, net=None):
     """(train crops, PublicTest crops) from the recipe's cache, built first where missing.
 
-    ``net``: the `ExpressionNetConfig` whose crop definition to use (default: the recipe's). Crops with the context
-    kept (models trained before ``mask_context``) live in a cache of their own beside the recipe's."""
+    ``net``: the `ExpressionNetConfig` whose crop definition to use (default: the recipe's). Masked crops
+    (``mask_context``, `--context mask`) live in a cache of their own beside the recipe's."""
     from emollama.data.benchmarks import get_benchmark
     from emollama.faces.expression_net import ExpressionNetConfig
     from emollama.training.expression.crops import build_crops
 
     net = net or ExpressionNetConfig()
-    base = CROPS if net.mask_context else CROPS.with_name(CROPS.name + "_context")
+    base = CROPS.with_name(CROPS.name + "_masked") if net.mask_context else CROPS
     bench = get_benchmark("fer2013")
     train = build_crops(bench.load(root, "train").samples, base / "train", workers=workers, net=net, progress=False)
     test = build_crops(bench.load(root, "publictest").samples, base / "publictest", workers=workers, net=net,

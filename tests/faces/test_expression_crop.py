@@ -12,7 +12,7 @@ from emollama import assets
 from emollama.faces.expression_net import ExpressionNetConfig, expression_input
 from emollama.faces.types import FaceBox
 
-MASKED, KEPT = ExpressionNetConfig(), ExpressionNetConfig(mask_context=False)
+MASKED, KEPT = ExpressionNetConfig(mask_context=True), ExpressionNetConfig()
 
 
 def _pattern(h: int, w: int) -> np.ndarray:
@@ -20,8 +20,8 @@ def _pattern(h: int, w: int) -> np.ndarray:
     return rng.integers(40, 256, size=(h, w, 3), dtype=np.uint8)  # no zero pixel: a zero means "masked"
 
 
-def test_new_configs_mask_and_files_without_the_field_keep_the_context():
-    assert MASKED.mask_context is True
+def test_the_recipe_and_files_without_the_field_keep_the_context():
+    assert KEPT.mask_context is False  # the shipped recipe (docs/expression_model.md: the masked run missed its rule)
     legacy = json.loads(MASKED.to_json())
     del legacy["mask_context"]  # what every file written before the field stores
     assert ExpressionNetConfig.from_json(json.dumps(legacy)).mask_context is False
@@ -30,12 +30,12 @@ def test_new_configs_mask_and_files_without_the_field_keep_the_context():
 
 
 def test_pixels_outside_the_box_are_zero_and_inside_untouched():
-    cfg = ExpressionNetConfig(size=64, margin=0.25)  # side 1.5 x 40 = 60 px -> 64: a near-identity resize
+    # side 1.5 x 40 = 60 px -> 64: a near-identity resize
+    cfg = ExpressionNetConfig(size=64, margin=0.25, mask_context=True)
     rgb = _pattern(200, 200)
     box = FaceBox(80.0, 70.0, 120.0, 110.0, 1.0, "test")  # 40 x 40, region 60 x 60 from (70, 60)
-    masked, kept = expression_input(rgb, box, cfg), expression_input(rgb, box, ExpressionNetConfig(size=64,
-                                                                                                  margin=0.25,
-                                                                                                  mask_context=False))
+    masked = expression_input(rgb, box, cfg)
+    kept = expression_input(rgb, box, ExpressionNetConfig(size=64, margin=0.25))
     scale = 64 / 60
     inner = (slice(int(10 * scale) + 2, int(50 * scale) - 2),) * 2  # the box in crop pixels, 2 px inside its edge
     assert (masked[: int(10 * scale) - 1] == 0).all() and (masked[:, : int(10 * scale) - 1] == 0).all()

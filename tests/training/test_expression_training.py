@@ -254,7 +254,7 @@ def test_glibc_keeps_freed_memory_for_training():
     assert out == str(glibc), out
 
 
-@pytest.mark.parametrize(("argv", "masked"), [([], True), (["--context", "keep"], False),
+@pytest.mark.parametrize(("argv", "masked"), [([], False), (["--context", "keep"], False),
                                               (["--context", "mask"], True)])
 def test_cli_context_reaches_the_crop_definition(argv, masked):
     import argparse

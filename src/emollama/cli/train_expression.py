@@ -55,9 +55,10 @@ class Options:
                        help="mixup: blend each batch with a shuffled copy by a Beta(ALPHA, ALPHA) weight, and the "
                             "loss with it; 0 = off (default {default})")
     context: str = arg("mask" if _LOOP.net.mask_context else "keep", choices=["mask", "keep"],
-                       help="what the crop shows outside the face box: mask = black, the same for FER2013's 48 px "
-                            "crops and for photos; keep = the image (or zero padding beyond it), as the models shipped "
-                            "before mask_context were trained (default {default}); part of the crop cache's key")
+                       help="what the crop shows outside the face box: keep = the image, zero-padded beyond its "
+                            "edge (the shipped model); mask = black, the same for FER2013's 48 px crops and for "
+                            "photos (docs/expression_model.md has its figures) (default {default}); part of the crop "
+                            "cache's key")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
     val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
                               help="share of train held out to pick the epoch and fit the temperature "

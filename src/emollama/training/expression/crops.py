@@ -88,9 +88,10 @@ def build_crops(samples: Sequence, out_dir: Path, *, workers: int = 2, face_mode
     net = net or ExpressionNetConfig()
     out_dir.mkdir(parents=True, exist_ok=True)
     ids = hashlib.sha256("\n".join(f"{s.id}:{s.label_index}" for s in samples).encode()).hexdigest()
-    _check_manifest(out_dir, {"samples": len(samples), "ids_sha256": ids, "face_mode": face_mode,
-                              "size": net.size, "margin": net.margin,
-                              "mask_context": net.mask_context})
+    key = {"samples": len(samples), "ids_sha256": ids, "face_mode": face_mode, "size": net.size, "margin": net.margin}
+    if net.mask_context:  # only then: caches cut before the field (context kept) stay valid
+        key["mask_context"] = True
+    _check_manifest(out_dir, key)
     paths = [str(s.media) for s in samples]
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     todo = [i for i in range(len(chunks)) if not (out_dir / f"chunk_{i:05d}.npz").is_file()]

@@ -102,9 +102,9 @@ def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
         test = []
     if not train:
         raise ValueError(f"FER2013 at {r.root} has no train images; see docs/expression_model.md")
-    crops_train = build_crops(train, r.out / "crops" / "train", workers=r.workers, net=r.loop.net,
-                              progress=progress)
-    crops_test = build_crops(test, r.out / "crops" / "publictest", workers=r.workers, net=r.loop.net,
+    cache = r.out / ("crops_masked" if r.loop.net.mask_context else "crops")  # `--context mask`: another crop
+    crops_train = build_crops(train, cache / "train", workers=r.workers, net=r.loop.net, progress=progress)
+    crops_test = build_crops(test, cache / "publictest", workers=r.workers, net=r.loop.net,
                              progress=progress) if test else None
     fit_idx, val_idx = split_val(crops_train.labels, r.val_fraction, r.loop.seed)
     fit = (crops_train.crops[fit_idx], crops_train.labels[fit_idx])
