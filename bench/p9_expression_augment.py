@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
 
-CROPS = ROOT / "runs" / "expression_fer2013" / "crops"
+RUN = ROOT / "runs" / "expression_fer2013"
 
 
 def variant_config(name: str, epochs: int):
@@ -54,9 +54,10 @@ def load_crops(root: str, workers: int, net=None):
     from emollama.data.benchmarks import get_benchmark
     from emollama.faces.expression_net import ExpressionNetConfig
     from emollama.training.expression.crops import build_crops
+    from emollama.training.expression.run import crop_cache_dir
 
     net = net or ExpressionNetConfig()
-    base = CROPS.with_name(CROPS.name + "_masked") if net.mask_context else CROPS
+    base = crop_cache_dir(RUN, net)
     bench = get_benchmark("fer2013")
     train = build_crops(bench.load(root, "train").samples, base / "train", workers=workers, net=net, progress=False)
     test = build_crops(bench.load(root, "publictest").samples, base / "publictest", workers=workers, net=net,

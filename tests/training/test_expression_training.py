@@ -268,3 +268,11 @@ def test_cli_context_reaches_the_crop_definition(argv, masked):
     assert cfg.mask_context is masked
     recipe = L.LoopConfig().net
     assert (cfg.widths, cfg.margin) == (recipe.widths, recipe.margin)  # the rest stays the recipe's
+
+
+def test_masked_and_kept_crops_have_their_own_cache(tmp_path):
+    from emollama.training.expression.run import crop_cache_dir
+
+    kept, masked = crop_cache_dir(tmp_path, ExpressionNetConfig()), crop_cache_dir(tmp_path, ExpressionNetConfig(
+        mask_context=True))
+    assert kept == tmp_path / "crops" and masked != kept  # the recipe's cache stays where earlier runs left it

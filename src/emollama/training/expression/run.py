@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emollama.faces.expression_net import ExpressionNetConfig
 from emollama.training.callbacks import git_sha
 from emollama.training.expression.loop import (
     LoopConfig,
@@ -24,6 +25,12 @@ from emollama.training.expression.loop import (
 log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "emonet_fer2013.safetensors"
+
+
+def crop_cache_dir(out: Path, net: ExpressionNetConfig) -> Path:
+    """The crop cache of a run folder for ``net``'s crop definition: ``crops``, or ``crops_masked`` (`--context
+    mask`), so the two never refuse each other's cache."""
+    return out / ("crops_masked" if net.mask_context else "crops")
 
 
 @dataclass
@@ -102,7 +109,7 @@ def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
         test = []
     if not train:
         raise ValueError(f"FER2013 at {r.root} has no train images; see docs/expression_model.md")
-    cache = r.out / ("crops_masked" if r.loop.net.mask_context else "crops")  # `--context mask`: another crop
+    cache = crop_cache_dir(r.out, r.loop.net)
     crops_train = build_crops(train, cache / "train", workers=r.workers, net=r.loop.net, progress=progress)
     crops_test = build_crops(test, cache / "publictest", workers=r.workers, net=r.loop.net,
                              progress=progress) if test else None
