@@ -276,3 +276,20 @@ def test_masked_and_kept_crops_have_their_own_cache(tmp_path):
     kept, masked = crop_cache_dir(tmp_path, ExpressionNetConfig()), crop_cache_dir(tmp_path, ExpressionNetConfig(
         mask_context=True))
     assert kept == tmp_path / "crops" and masked != kept  # the recipe's cache stays where earlier runs left it
+
+
+def test_a_run_started_before_the_mixup_and_context_options_resumes(tmp_path):
+    x, y = _data(n=32)
+    cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
+    L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    old = json.loads(state["settings"])
+    del old["mixup"], old["net"]["mask_context"]  # what a checkpoint written before both options records
+    state["settings"] = json.dumps(old, sort_keys=True)
+    torch.save(state, ckpt)
+    L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)  # resumes (nothing left to train)
+    with pytest.raises(ValueError, match="mixup"):
+        L.train_loop(replace(cfg, mixup=0.2), tmp_path, (x, y), (x, y), progress=False)
+    with pytest.raises(ValueError, match="net"):
+        L.train_loop(replace(cfg, net=replace(TINY, mask_context=True)), tmp_path, (x, y), (x, y), progress=False)

@@ -130,7 +130,9 @@ def _check_settings(saved: str | None, current: str, ckpt: Path) -> None:
     """Refuse to resume a checkpoint written with other settings (it would mix two runs' schedules)."""
     if saved is None or saved == current:  # None: a checkpoint from before settings were recorded
         return
-    old, new = json.loads(saved), json.loads(current)
+    old, new = _without_later_offs(json.loads(saved)), _without_later_offs(json.loads(current))
+    if old == new:
+        return
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     raise ValueError(f"{ckpt} was written with other settings ({', '.join(diff)}: {[old.get(k) for k in diff]} "
                      f"then, {[new.get(k) for k in diff]} now); rerun with the same options to resume, or use "
@@ -165,9 +167,7 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
     steps = (len(fit[0]) + cfg.batch_size - 1) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     start, best = 0, -1.0
-    # threads change only speed; the number of fit / val images catches another --val-fraction or dataset
-    settings = json.dumps({**{k: v for k, v in config_dict(cfg).items() if k != "threads"},
-                           "n_fit": len(fit[1]), "n_val": len(val[1])}, sort_keys=True)
+    settings = resume_settings(cfg, len(fit[1]), len(val[1]))
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=True)
         _check_settings(state.get("settings"), settings, ckpt)
@@ -248,6 +248,22 @@ def calibrate_and_export(net: ExpressionNet, path: Path, val: tuple[np.ndarray, 
                         "ece_raw": round(ece(softmax(logits), labels), 4),
                         "ece": round(ece(softmax(logits, temperature), labels), 4), "n": int(len(labels))}
     return result
+
+
+def resume_settings(cfg: LoopConfig, n_fit: int, n_val: int) -> str:
+    """What a checkpoint must match to be resumed, as JSON. Threads change only speed, so they are left out; the
+    number of fit / val images catches another --val-fraction or dataset."""
+    d = {k: v for k, v in config_dict(cfg).items() if k != "threads"}
+    return json.dumps({**d, "n_fit": n_fit, "n_val": n_val}, sort_keys=True)
+
+
+def _without_later_offs(settings: dict) -> dict:
+    """``settings`` without the options added after runs existed, where they are off (mixup 0, mask_context false):
+    a checkpoint written before them recorded nothing, and resumes as it began."""
+    d = {k: v for k, v in settings.items() if not (k == "mixup" and not v)}
+    if isinstance(d.get("net"), dict):
+        d["net"] = {k: v for k, v in d["net"].items() if not (k == "mask_context" and not v)}
+    return d
 
 
 def config_dict(cfg: LoopConfig) -> dict:
