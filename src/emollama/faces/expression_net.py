@@ -3,10 +3,9 @@
 Input is the analyzer's own face crop, made by `expression_input` at training and at inference alike: the face box
 made square with ``margin`` x side added on every side (`align.square_box`, zero padding outside the image), every
 pixel outside the face box itself set to zero if ``mask_context`` (off in the shipped recipe, see
-`ExpressionNetConfig`), converted to grey
-(ITU-R 601 luma, as PIL does) and resized to ``size`` x ``size``. Grey by design: FER2013 is grey, and a grey input
-cannot over-fit colour casts of one camera. Each crop is standardised to zero mean and unit variance inside the
-network, so brightness and contrast shifts between datasets cancel out.
+`ExpressionNetConfig`), converted to grey (ITU-R 601 luma, as PIL does) and resized to ``size`` x ``size``. Grey by
+design: FER2013 is grey, and a grey input cannot over-fit colour casts of one camera. Each crop is standardised to
+zero mean and unit variance inside the network, so brightness and contrast shifts between datasets cancel out.
 
 Output: 7 logits in `FER_LABELS` order; `LearnedExpression` divides them by the calibrated temperature.
 """

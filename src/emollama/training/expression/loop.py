@@ -128,9 +128,9 @@ def _atomic_save(obj: dict, path: Path) -> None:
 
 def _check_settings(saved: str | None, current: str, ckpt: Path) -> None:
     """Refuse to resume a checkpoint written with other settings (it would mix two runs' schedules)."""
-    if saved is None or saved == current:  # None: a checkpoint from before settings were recorded
+    if saved is None:  # a checkpoint from before settings were recorded
         return
-    old, new = _without_later_offs(json.loads(saved)), _without_later_offs(json.loads(current))
+    old, new = _with_later_defaults(json.loads(saved)), json.loads(current)
     if old == new:
         return
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -257,13 +257,15 @@ def resume_settings(cfg: LoopConfig, n_fit: int, n_val: int) -> str:
     return json.dumps({**d, "n_fit": n_fit, "n_val": n_val}, sort_keys=True)
 
 
-def _without_later_offs(settings: dict) -> dict:
-    """``settings`` without the options added after runs existed, where they are off (mixup 0, mask_context false):
-    a checkpoint written before them recorded nothing, and resumes as it began."""
-    d = {k: v for k, v in settings.items() if not (k == "mixup" and not v)}
-    if isinstance(d.get("net"), dict):
-        d["net"] = {k: v for k, v in d["net"].items() if not (k == "mask_context" and not v)}
-    return d
+def _with_later_defaults(saved: dict) -> dict:
+    """A checkpoint's recorded settings with the options added since (e.g. mixup, the net's mask_context) filled in
+    at their defaults: each new option defaults to the behaviour before it, so such a run resumes as it began."""
+    base = json.loads(resume_settings(LoopConfig(), 0, 0))
+    out = {**base, **saved}
+    for k, v in base.items():
+        if isinstance(v, dict) and isinstance(saved.get(k), dict):
+            out[k] = {**v, **saved[k]}
+    return out
 
 
 def config_dict(cfg: LoopConfig) -> dict:
