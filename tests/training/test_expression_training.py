@@ -11,7 +11,7 @@ import torch
 
 from emollama.faces.expression_net import ExpressionNetConfig
 from emollama.training.expression import loop as L
-from emollama.training.expression.augment import AugmentConfig, augment
+from emollama.training.expression.augment import AugmentConfig, augment, fill_margin
 from emollama.training.expression.calibrate import ece, fit_temperature, softmax
 from emollama.training.expression.run import split_val
 
@@ -45,6 +45,39 @@ def test_identity_augment_is_identity():
                          blur=0, lowres=0, noise=0, erase=0)
     x = torch.rand(4, 1, 16, 16)
     torch.testing.assert_close(augment(x.clone(), torch.Generator().manual_seed(0), none), x, atol=1e-5, rtol=0)
+
+
+def _padded_crops(n=64):
+    """(n, 1, 16, 16) crops whose image is rows 3..15, columns 0..12 (margin zero above and to the right)."""
+    x = torch.zeros(n, 1, 16, 16)
+    x[:, :, 3:, :13] = torch.rand(n, 1, 13, 13) * 0.8 + 0.1
+    return x
+
+
+def test_margin_fill_fills_only_the_padding():
+    x = _padded_crops()
+    y = fill_margin(x.clone(), torch.Generator().manual_seed(0), AugmentConfig(fill=1.0))
+    inner = (slice(None), slice(None), slice(4, None), slice(0, 12))  # the image less its blended line
+    torch.testing.assert_close(y[inner], x[inner], atol=0, rtol=0)
+    margin = y[:, 0, :3, :].flatten(1)
+    assert bool((margin.amax(1) > 0.05).all())  # every crop got context where it had none
+    streaks = [i for i in range(len(y)) if torch.equal(y[i, 0, 0, :12], x[i, 0, 4, :12])]  # edge row continued
+    assert 16 < len(streaks) < 48  # about half edge-replicated, the rest a flat tone
+    full = torch.rand(8, 1, 16, 16) * 0.8 + 0.1  # a crop without a margin (a photo's) stays as it is
+    assert torch.equal(fill_margin(full.clone(), torch.Generator().manual_seed(0), AugmentConfig(fill=1.0)), full)
+    dark = torch.zeros(2, 1, 16, 16)  # nothing to continue
+    assert torch.equal(fill_margin(dark.clone(), torch.Generator().manual_seed(0), AugmentConfig(fill=1.0)), dark)
+
+
+def test_margin_fill_off_draws_nothing():
+    """fill = 0 (the shipped recipe) leaves the augmentation stream as it was: the recipe's weights stay its own."""
+    x = _padded_crops(8)
+    g0, g1 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a = augment(x.clone(), g0, AugmentConfig())
+    b = augment(x.clone(), g1, AugmentConfig(fill=0.0))
+    assert torch.equal(a, b) and torch.equal(g0.get_state(), g1.get_state())
+    c = augment(x.clone(), torch.Generator().manual_seed(5), AugmentConfig(fill=0.5))
+    assert not torch.equal(a, c)
 
 
 def test_temperature_scaling_recovers_the_true_temperature():
@@ -232,7 +265,7 @@ def test_crop_cache_refuses_other_images_or_crop_definition(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--val-fraction", "0"], ["--val-fraction", "1"],
-                                  ["--mixup", "-0.2"]])
+                                  ["--mixup", "-0.2"], ["--fill-margin", "1.5"]])
 def test_cli_refuses_settings_that_cannot_train(argv, capsys):
     from emollama.cli.__main__ import main
 
@@ -267,6 +300,9 @@ def test_cli_context_reaches_the_crop_definition(argv, masked):
     cfg = loop_config(options_from_args(Options, parser.parse_args(["--root", ".", *argv]))).net
     assert cfg.mask_context is masked
     recipe = L.LoopConfig().net
+    filled = options_from_args(Options, parser.parse_args(["--root", ".", "--fill-margin", "0.5", *argv]))
+    assert loop_config(filled).augment == replace(L.LoopConfig().augment, fill=0.5)
+    assert loop_config(filled).net.mask_context is masked
     assert (cfg.widths, cfg.margin) == (recipe.widths, recipe.margin)  # the rest stays the recipe's
 
 
@@ -278,14 +314,14 @@ def test_masked_and_kept_crops_have_their_own_cache(tmp_path):
     assert kept == tmp_path / "crops" and masked != kept  # the recipe's cache stays where earlier runs left it
 
 
-def test_a_run_started_before_the_mixup_and_context_options_resumes(tmp_path):
+def test_a_run_started_before_the_mixup_context_and_fill_options_resumes(tmp_path):
     x, y = _data(n=32)
     cfg = L.LoopConfig(epochs=1, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
     L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
     ckpt = tmp_path / "checkpoint.pt"
     state = torch.load(ckpt, weights_only=True)
     old = json.loads(state["settings"])
-    del old["mixup"], old["net"]["mask_context"]  # what a checkpoint written before both options records
+    del old["mixup"], old["net"]["mask_context"], old["augment"]["fill"]  # a checkpoint from before these options
     state["settings"] = json.dumps(old, sort_keys=True)
     torch.save(state, ckpt)
     L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)  # resumes (nothing left to train)
@@ -293,3 +329,5 @@ def test_a_run_started_before_the_mixup_and_context_options_resumes(tmp_path):
         L.train_loop(replace(cfg, mixup=0.2), tmp_path, (x, y), (x, y), progress=False)
     with pytest.raises(ValueError, match="net"):
         L.train_loop(replace(cfg, net=replace(TINY, mask_context=True)), tmp_path, (x, y), (x, y), progress=False)
+    with pytest.raises(ValueError, match="augment"):
+        L.train_loop(replace(cfg, augment=replace(GENTLE, fill=0.5)), tmp_path, (x, y), (x, y), progress=False)

@@ -30,6 +30,13 @@ def _non_negative(text: str) -> float:
     return x
 
 
+def _probability(text: str) -> float:
+    x = float(text)
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability between 0 and 1, got {x}")
+    return x
+
+
 def _fraction(text: str) -> float:
     x = float(text)
     if not 0.0 < x < 1.0:
@@ -59,6 +66,11 @@ class Options:
                             "edge (the shipped model); mask = black, the same for FER2013's 48 px crops and for "
                             "photos (docs/expression_model.md has its figures) (default {default}); part of the crop "
                             "cache's key")
+    fill_margin: float = arg(_LOOP.augment.fill, type=_probability, metavar="P",
+                             help="probability that a training crop's zero-padded margin (the part of the crop "
+                                  "beyond FER2013's 48 px image) is filled with synthetic context, its edge pixels "
+                                  "continued or a flat noisy tone, as a photo shows hair and background there; "
+                                  "training only, the crop itself is unchanged; 0 = off (default {default})")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
     val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
                               help="share of train held out to pick the epoch and fit the temperature "
@@ -82,7 +94,8 @@ def loop_config(opts: Options) -> LoopConfig:
     """The training loop's settings from the options (the network's shape stays the recipe's)."""
     return LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, mixup=opts.mixup,
                       threads=opts.threads, precision=opts.precision, compile=opts.compile,
-                      net=replace(_LOOP.net, mask_context=opts.context == "mask"))
+                      net=replace(_LOOP.net, mask_context=opts.context == "mask"),
+                      augment=replace(_LOOP.augment, fill=opts.fill_margin))
 
 
 def run(opts: Options) -> int:

@@ -1,8 +1,9 @@
 """Batch augmentation on (B, 1, S, S) float tensors in [0, 1], driven by one seeded `torch.Generator`.
 
 Each transform models a way real faces differ from FER2013's: head pose and framing (flip, rotation, scale,
-shift), lighting (brightness, contrast, gamma), camera quality (blur, low resolution, noise) and occlusion
-(random erasing). Colour jitter has no meaning here: the network's input is grey by design (see
+shift), lighting (brightness, contrast, gamma), camera quality (blur, low resolution, noise), occlusion (random
+erasing) and, optionally, the context a photo shows around the face where a FER2013 crop is zero-padded (margin
+fill, off in the shipped recipe). Colour jitter has no meaning here: the network's input is grey by design (see
 `emollama.faces.expression_net`), so colour casts never reach it.
 """
 
@@ -32,6 +33,10 @@ class AugmentConfig:
     lowres: float = 0.1  # probability of down- then up-sampling to 50-80 % of the side
     noise: float = 0.1  # probability of Gaussian noise, sigma up to 0.03
     erase: float = 0.1  # probability of erasing one rectangle of 5-25 % of the area
+    # probability of filling a crop's zero-padded margin (the crop region beyond the source image: 96 % of FER2013's
+    # training crops have one) with synthetic context, as a photo shows hair and background there; 0 = off (the
+    # shipped recipe), and then no random number is drawn for it, so the other transforms draw as before
+    fill: float = 0.0
 
 
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
@@ -40,6 +45,43 @@ def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
 
 def _mask(g: torch.Generator, n: int, p: float) -> torch.Tensor:
     return torch.rand(n, generator=g) < p
+
+
+PAD_LEVEL = 2.0 / 255.0  # a crop row or column with no pixel above this is padding
+
+
+def fill_margin(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """(B, 1, S, S) crops -> a copy whose zero-padded margin is, with probability ``cfg.fill`` per crop, filled.
+
+    The margin is the rows and columns at the crop's edges with no pixel above `PAD_LEVEL`; the image is the
+    rectangle between them, less one pixel on each padded side (the resize blended that line with the padding).
+    Half the chosen crops get the image's edge pixels replicated outwards (hair, clothes and background continued
+    as streaks), the other half a flat tone, the image's mean, with smooth noise (a plain background). Crops
+    without a margin, or chosen for no fill, are unchanged."""
+    n, _, h, w = x.shape
+    chosen = _mask(g, n, cfg.fill)
+    edge_kind = _mask(g, n, 0.5)
+    noise = F.interpolate(torch.randn(n, 1, 6, 6, generator=g) * 0.08, size=(h, w), mode="bilinear",
+                          align_corners=False)[:, 0]
+    img = x[:, 0]
+    dark = img <= PAD_LEVEL
+    rows, cols = ~dark.all(dim=2), ~dark.all(dim=1)  # (B, S): lines that hold image
+    ar_h, ar_w = torch.arange(h), torch.arange(w)
+    r0 = torch.where(rows, ar_h, h).amin(1)
+    r1 = torch.where(rows, ar_h, -1).amax(1)
+    c0 = torch.where(cols, ar_w, w).amin(1)
+    c1 = torch.where(cols, ar_w, -1).amax(1)
+    chosen &= (r1 >= 0) & (c1 >= 0)  # an all-dark crop has no image to continue
+    r0, c0 = r0 + (r0 > 0).long(), c0 + (c0 > 0).long()
+    r1, c1 = torch.maximum(r1 - (r1 < h - 1).long(), r0), torch.maximum(c1 - (c1 < w - 1).long(), c0)
+    ri = ar_h.view(1, h).clamp(r0.clamp(max=h - 1).view(n, 1), r1.clamp(min=0).view(n, 1))  # (B, S) source row
+    ci = ar_w.view(1, w).clamp(c0.clamp(max=w - 1).view(n, 1), c1.clamp(min=0).view(n, 1))
+    edge = img.gather(1, ri.view(n, h, 1).expand(n, h, w)).gather(2, ci.view(n, 1, w).expand(n, h, w))
+    inside = ((ar_h.view(1, h, 1) >= r0.view(n, 1, 1)) & (ar_h.view(1, h, 1) <= r1.view(n, 1, 1))
+              & (ar_w.view(1, 1, w) >= c0.view(n, 1, 1)) & (ar_w.view(1, 1, w) <= c1.view(n, 1, 1)))
+    mean = (img * inside).sum(dim=(1, 2)) / inside.sum(dim=(1, 2)).clamp_min(1)
+    fill = torch.where(edge_kind.view(n, 1, 1), edge, mean.view(n, 1, 1) + noise).clamp(0.0, 1.0)
+    return torch.where((chosen.view(n, 1, 1) & ~inside).unsqueeze(1), fill.unsqueeze(1), x)
 
 
 def geometric(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
@@ -108,6 +150,8 @@ def erase(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tens
 def augment(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig | None = None) -> torch.Tensor:
     """(B, 1, S, S) in [0, 1] -> augmented copy, same shape; deterministic given ``g``'s state."""
     cfg = cfg or AugmentConfig()
+    if cfg.fill > 0:  # before the geometry, which moves the margin with the face
+        x = fill_margin(x, g, cfg)
     x = geometric(x, g, cfg)
     x = photometric(x, g, cfg)
     x = degrade(x, g, cfg)
