@@ -14,11 +14,12 @@ definition stored in its weights file, in three renderings:
 
 Same renderings, one run: ``shipped`` (the packaged weights, with the crop definition they were trained with:
 context kept), ``shipped_masked_at_inference`` (the same network fed masked crops, which it was not trained on:
-the cheap fix, measured) and, with ``--candidate FILE``, another `emollama train-expression` file, e.g. one trained
-with ``--context mask``. Reports WAR/UAR per rendering and model (a photo without a detected face counts as wrong
-for all), the photos without a face, and how often each model's photo label equals its native one.
+the cheap fix, measured) and, with ``--candidate [NAME=]FILE`` (repeatable), other `emollama train-expression`
+files, e.g. one trained with ``--context mask``. Reports WAR/UAR per rendering and model (a photo without a
+detected face counts as wrong for all), the photos without a face, and how often each model's photo label equals
+its native one.
 
-    python bench/p13_expression_context.py [--root ../shared/data/fer2013] [--candidate FILE] [--limit N]
+    python bench/p13_expression_context.py [--root ../shared/data/fer2013] [--candidate [NAME=]FILE ...] [--limit N]
 
 Writes bench/results/p13_expression_context.json. About 6 min on 2 cores for the 3,589 images.
 The committed result's candidate: `emollama train-expression --root ../shared/data/fer2013 --context mask --out
@@ -61,13 +62,27 @@ def render(rgb: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.pad(up[..., c], pads, constant_values=mean[c]) for c in range(3)], axis=-1)
 
 
-def load_models(candidate: str | None) -> dict:
-    """{name: loaded `LearnedExpression`}: the shipped file twice (its own crops; masked crops), the candidate."""
+def parse_candidates(specs: list[str]) -> dict[str, str]:
+    """``["FILE"]`` or ``["NAME=FILE", ...]`` -> {name: file}; a bare FILE is named ``candidate``."""
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        name, path = (name, path) if sep else ("candidate", spec)
+        if name in out or name in ("shipped", "shipped_masked_at_inference"):
+            raise SystemExit(f"p13: candidate name {name!r} is taken; give each --candidate its own NAME=FILE")
+        if not Path(path).is_file():
+            raise SystemExit(f"p13: candidate weights {path} not found")
+        out[name] = path
+    return out
+
+
+def load_models(candidates: dict[str, str]) -> dict:
+    """{name: loaded `LearnedExpression`}: the shipped file twice (its own crops; masked crops), the candidates."""
     from emollama.faces.expression_net import LearnedExpression
 
     models = {"shipped": LearnedExpression(threads=2), "shipped_masked_at_inference": LearnedExpression(threads=2)}
-    if candidate:
-        models["candidate"] = LearnedExpression(candidate, threads=2)
+    for name, path in candidates.items():
+        models[name] = LearnedExpression(path, threads=2)
     for m in models.values():
         m.load()
     masked = models["shipped_masked_at_inference"]
@@ -78,9 +93,11 @@ def load_models(candidate: str | None) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
-    ap.add_argument("--candidate", metavar="FILE", help="also score this emonet weights file")
+    ap.add_argument("--candidate", metavar="[NAME=]FILE", action="append", default=[],
+                    help="also score this emonet weights file (repeatable, each as NAME=FILE)")
     ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")
     args = ap.parse_args()
+    candidates = parse_candidates(args.candidate)
     if not Path(args.root).exists():
         print(f"p13 skipped: needs FER2013 at {args.root}")
         return 0
@@ -100,7 +117,7 @@ def main() -> int:
     order = order[: args.limit] if args.limit > 0 else order
     finder = FaceFinder(FaceDetector(DetectorConfig()), "auto", landmarks=False)
     t0 = time.perf_counter()
-    models = load_models(args.candidate)
+    models = load_models(candidates)
     labels = models["shipped"].labels
     truth = np.array([labels.index(samples[i].label) for i in order])
     pred = {(m, r): np.full(len(order), -1) for m in models for r in RENDERINGS}
@@ -126,7 +143,7 @@ def main() -> int:
             if r != "native":
                 res[r]["same_label_as_native"] = round(float(np.mean(pred[name, r] == pred[name, "native"])), 4)
         out[name] = res
-    command = "python bench/p13_expression_context.py" + (f" --candidate {args.candidate}" if args.candidate else "")
+    command = " ".join(["python bench/p13_expression_context.py", *(f"--candidate {c}" for c in args.candidate)])
     result = {"benchmark": "p13_expression_context", "command": command,
               "split": "FER2013 PublicTest", "images": len(order),
               "no_face": no_face, "seconds": round(time.perf_counter() - t0, 1), "machine": machine_info(),

@@ -92,6 +92,9 @@ class Options:
 
 def loop_config(opts: Options) -> LoopConfig:
     """The training loop's settings from the options (the network's shape stays the recipe's)."""
+    if opts.context == "mask" and opts.fill_margin > 0:  # a masked crop's margin is black at inference as well
+        raise ValueError("--fill-margin trains for context around the face, which --context mask removes at "
+                         "inference too: use one or the other")
     return LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, mixup=opts.mixup,
                       threads=opts.threads, precision=opts.precision, compile=opts.compile,
                       net=replace(_LOOP.net, mask_context=opts.context == "mask"),
