@@ -65,7 +65,6 @@ class ExpressionNetConfig:
     @classmethod
     def from_json(cls, text: str) -> ExpressionNetConfig:
         d = json.loads(text)
-        d.setdefault("mask_context", False)  # written before the field: trained with the context kept
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
