@@ -334,3 +334,44 @@ def test_a_run_started_before_the_mixup_context_and_fill_options_resumes(tmp_pat
         L.train_loop(replace(cfg, net=replace(TINY, mask_context=True)), tmp_path, (x, y), (x, y), progress=False)
     with pytest.raises(ValueError, match="augment"):
         L.train_loop(replace(cfg, augment=replace(GENTLE, fill=0.5)), tmp_path, (x, y), (x, y), progress=False)
+
+
+def test_epoch_pace_and_line():
+    assert L.eta_seconds([66.0, 48.0, 50.0], 10) == 500.0  # median: the first epoch's compilation is not the pace
+    assert L.eta_seconds([], 5) == 0.0 and L.eta_seconds([50.0], 0) == 0.0
+    row = {"epoch": 11, "loss": 1.23456, "seconds": 49.4, "samples_per_s": 552.3, "val": {"war": 0.6512, "uar": 0.6,
+           "extra": 1}, "best_val_war": 0.66}
+    line = L.epoch_line(row, 70, 58 * 49.4)
+    assert line.startswith("epoch 12/70: loss 1.235, held-out WAR 0.6512 UAR 0.6000 (best WAR 0.6600)")
+    assert line.endswith("49 s, 552 images/s; about 48 min left") and "PublicTest" not in line
+    assert "PublicTest WAR 0.7000" in L.epoch_line({**row, "publictest": {"war": 0.7}}, 70, 30)
+    assert L.epoch_line(row, 12, 0).endswith("last epoch")
+
+
+def test_each_epoch_logs_one_line_with_the_time_left(tmp_path, caplog):
+    x, y = _data(n=32)
+    cfg = L.LoopConfig(epochs=2, batch_size=16, lr=0.1, threads=1, net=TINY, augment=GENTLE, compile="off")
+    with caplog.at_level("INFO", logger="emollama.training.expression"):
+        L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [s.split(":")[0] for s in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert " left" in lines[0] and lines[1].endswith("last epoch")
+
+
+def test_no_progress_shows_the_epoch_lines_and_fp32_is_announced(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from emollama.cli.__main__ import main
+    from emollama.training.expression import run as R
+
+    logger = logging.getLogger("emollama.training.expression")
+    before = logger.level
+    monkeypatch.setattr(R, "resolve_precision", lambda p: "fp32")  # a CPU without native bf16
+    try:
+        with caplog.at_level("WARNING", logger="emollama.training.expression"):
+            assert main(["train-expression", "--root", str(tmp_path / "absent"), "--no-progress",
+                         "--out", str(tmp_path / "run")]) == 1  # no data: a clear error, after the setup
+            assert logger.getEffectiveLevel() <= logging.INFO  # the per-epoch lines reach the log without -v
+        assert any("no native bfloat16" in r.getMessage() for r in caplog.records)
+    finally:
+        logger.setLevel(before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from dataclasses import dataclass, replace
@@ -87,7 +88,8 @@ class Options:
     workers: int = arg(_RECIPE.workers, help="processes for the cropping pass (default {default})")
     test_every_epoch: bool = arg(False, help="also score PublicTest after every epoch, into metrics.jsonl (logging "
                                  "only, never used to choose; ~10 s an epoch). The final model is scored on it anyway")
-    no_progress: bool = arg(False, help="no progress bars (logs only)")
+    no_progress: bool = arg(False, help="no progress bars: one log line per epoch instead (held-out WAR/UAR, "
+                            "seconds, minutes left), for runs logged to a file")
 
 
 def loop_config(opts: Options) -> LoopConfig:
@@ -106,6 +108,10 @@ def run(opts: Options) -> int:
     from emollama.training.expression.run import run_recipe
 
     loop = loop_config(opts)
+    if opts.no_progress:  # without bars, the per-epoch lines are the only sign of progress: show them without -v
+        logger = logging.getLogger("emollama.training.expression")
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
     command = "emollama " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     recipe = ExpressionRecipe(Path(opts.root), Path(opts.out), opts.val_fraction, opts.workers,
                               Path(opts.export) if opts.export else None, command, loop,

@@ -111,6 +111,7 @@ def build_crops(samples: Sequence, out_dir: Path, *, workers: int = 2, face_mode
                 tmp.replace(out_dir / f"chunk_{i:05d}.npz")
                 bar.update(len(crops))
         bar.close()
+        log.info("cropped %s in %.0f s", out_dir.name, time.perf_counter() - t0)
         m = json.loads((out_dir / "manifest.json").read_text())
         m["crop_seconds"] = round(m.get("crop_seconds", 0.0) + time.perf_counter() - t0, 1)  # summed over resumes
         (out_dir / "manifest.json").write_text(json.dumps(m, indent=1, sort_keys=True) + "\n")
