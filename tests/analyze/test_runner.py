@@ -138,8 +138,12 @@ def test_records_match_the_published_json_schema(corpus, tmp_path):
     schema = json.loads((Path(__file__).parents[2] / "docs" / "analyze.schema.json").read_text())
     out = tmp_path / "o.jsonl"
     main(["analyze", str(corpus), "--backend", "synthetic", "--out", str(out), "--no-progress", "--au-series"])
-    for rec in _records(out):
+    records = _records(out)
+    for rec in records:
         jsonschema.validate(rec, schema)
+    labelled = [r for r in records if r["kind"] in ("face", "track")]
+    assert labelled and all(r["expression_model"] == "synthetic" for r in labelled)
+    assert all("expression_model" not in r for r in records if r["kind"] not in ("face", "track"))
 
 
 def test_prefetch_order_errors_and_early_exit():

@@ -54,3 +54,21 @@ def test_other_options_refused(tmp_path):
         st.write_item("a", [{"kind": "face"}])
     with pytest.raises(ValueError, match="different analysis options.*--overwrite"):
         ResultStore(path, "h2")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_labels_of_other_weights_are_refused_and_older_files_resume(tmp_path, suffix):
+    path = tmp_path / f"m{suffix}"
+    old, new = "emonet-fer2013 sha256:aaaaaaaaaaaa", "emonet-fer2013 sha256:bbbbbbbbbbbb"
+    with ResultStore(path, "h", old) as st:
+        st.write_item("a", [{"kind": "face", "label": "anger", "expression_model": old}])
+        st.write_item("b", [{"kind": "no_face"}])
+    with pytest.raises(ValueError, match=f"expression model {old}.*this run uses {new}.*--overwrite"):
+        ResultStore(path, "h", new)
+    with ResultStore(path, "h", old) as same:  # the same weights resume
+        assert same.done == {"a", "b"}
+    legacy = tmp_path / f"legacy{suffix}"  # written before records named their model
+    with ResultStore(legacy, "h") as st:
+        st.write_item("a", [{"kind": "face", "label": "anger"}])
+    with ResultStore(legacy, "h", new) as resumed:
+        assert resumed.done == {"a"}

@@ -67,6 +67,27 @@ def test_shipped_weights_are_small_and_documented():
     assert m.labels == ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
+def test_models_name_their_weights(analyzer, tmp_path):
+    from emollama.analyze.runner import AnalyzeOptions, image_records
+    from emollama.faces.expression import MiniXception, model_identity
+    from emollama.faces.pipeline import analyze_media
+    from emollama.media.video import Frame
+
+    sha = hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()
+    assert LearnedExpression().identity == f"emonet-fer2013 sha256:{sha[:12]}" == analyzer.expression_identity
+    assert LearnedExpression(tmp_path / "absent.safetensors").identity == "emonet-fer2013"
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"other weights")
+    assert model_identity("x", other) == f"x sha256:{hashlib.sha256(b'other weights').hexdigest()[:12]}"
+    assert MiniXception(model_path=other).identity.endswith(model_identity("", other).strip())
+    photo = np.asarray(Image.open(assets.resolve("astronaut", download=False)).convert("RGB"))
+    faces = analyze_media([Frame(0, 0.0, photo)], analyzer, video=False)
+    rec = image_records(faces, "astronaut.png", AnalyzeOptions(), analyzer.expression_identity)[0]
+    assert rec["expression_model"] == analyzer.expression_identity and rec["label"] == "happiness"
+    keys = list(rec)
+    assert keys.index("expression_model") == keys.index("probabilities") + 1
+
+
 def test_analyzer_on_a_fixed_publictest_slice(analyzer, fer2013_root):
     samples = stratified_slice(get_benchmark("fer2013").load(fer2013_root, "publictest").samples, SLICE)
     assert len(samples) == SLICE and len({s.id for s in samples}) == SLICE

@@ -80,6 +80,24 @@ def face_record(face, *, source: str, media: str, face_index: int, image_size: t
     return rec
 
 
+def stamp_expression_model(records: list[dict[str, Any]], model: str | None) -> list[dict[str, Any]]:
+    """``records`` with ``expression_model`` (which weights made the label) after ``probabilities`` in each face and
+    track record; unchanged when ``model`` is None (a stand-in analyzer)."""
+    if model is None:
+        return records
+    out = []
+    for r in records:
+        if r.get("kind") in ("face", "track"):
+            stamped: dict[str, Any] = {}
+            for k, v in r.items():
+                stamped[k] = v
+                if k == "probabilities":
+                    stamped["expression_model"] = model
+            r = stamped
+        out.append(r)
+    return out
+
+
 def frame_summary(face: Any) -> Any:
     """What `track_record` reads of one frame's face: a `FaceResult` without its crop, landmarks, blendshapes and
     prior (~0.17 MB a frame), so a tracker holding a summary per sampled frame stays small on long videos."""

@@ -28,6 +28,7 @@ from emollama.analyze.records import (
     face_record,
     flag_capped,
     frame_summary,
+    stamp_expression_model,
     track_record,
 )
 from emollama.analyze.store import ResultStore
@@ -61,6 +62,11 @@ class AnalyzeOptions:
     def digest(self) -> str:
         opts = dataclasses.asdict(self)
         return hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def expression_identity(analyzer: FrameAnalyzer) -> str | None:
+    """The analyzer's expression weights as ``"NAME sha256:PREFIX"`` (None for a stand-in without one)."""
+    return getattr(analyzer, "expression_identity", None)
 
 
 def build_face_analyzer(options: AnalyzeOptions) -> FrameAnalyzer:
@@ -158,6 +164,7 @@ class Runner:
                  crops_dir: Path | None = None) -> None:
         self.analyzer = analyzer
         self.options = options
+        self.expression_model = expression_identity(analyzer)
         self.annotate_dir = annotate_dir
         self.crops_dir = crops_dir
 
@@ -224,7 +231,7 @@ class Runner:
             annotate_image(frame.rgb, results, self.annotate_dir / output_name(path, "_annotated.jpg"))
         if self.crops_dir is not None:
             self._save_crops(path, results)
-        return image_records(faces, path_text(path), self.options)
+        return image_records(faces, path_text(path), self.options, self.expression_model)
 
     def _video(self, path: Path) -> list[dict[str, Any]]:
         from emollama.media.video import VideoReader
@@ -248,7 +255,7 @@ class Runner:
         finally:
             if writer is not None:
                 writer.close()
-        return video_records(faces, path_text(path), self.options, reader)
+        return video_records(faces, path_text(path), self.options, reader, self.expression_model)
 
     def _save_crops(self, path: Path, faces: Sequence[Any], part: str = "") -> None:
         from PIL import Image
@@ -282,20 +289,24 @@ class Runner:
             summary.rows.append((source, which, who, f"{r.get('label') or '?'}{conf}", r.get("explanation") or ""))
 
 
-def image_records(faces: MediaFaces, source: str, options: AnalyzeOptions) -> list[dict[str, Any]]:
-    """The records of one analysed photo: one 'face' record per face, or one 'no_face' record."""
+def image_records(faces: MediaFaces, source: str, options: AnalyzeOptions, expression_model: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """The records of one analysed photo: one 'face' record per face, or one 'no_face' record. Face records name
+    ``expression_model`` (`expression_identity`) when given."""
     size = faces.image_size
     if not faces.tracks:
         return [empty_record(source=source, media="image", image_size=size)]
-    return [face_record(t.results[0], source=source, media="image", face_index=i, image_size=size,
-                        landmarks=options.landmarks, blendshapes=options.blendshapes)
-            for i, t in enumerate(faces.tracks)]
+    return stamp_expression_model([face_record(t.results[0], source=source, media="image", face_index=i,
+                                               image_size=size, landmarks=options.landmarks,
+                                               blendshapes=options.blendshapes)
+                                   for i, t in enumerate(faces.tracks)], expression_model)
 
 
-def video_records(faces: MediaFaces, source: str, options: AnalyzeOptions, reader: VideoReader
-                  ) -> list[dict[str, Any]]:
+def video_records(faces: MediaFaces, source: str, options: AnalyzeOptions, reader: VideoReader,
+                  expression_model: str | None = None) -> list[dict[str, Any]]:
     """The records of one analysed video: one 'track' record per face track, or one 'no_face' record; each says
-    how much of the clip ``reader`` (the `VideoReader` that decoded the frames) read.
+    how much of the clip ``reader`` (the `VideoReader` that decoded the frames) read. Track records name
+    ``expression_model`` when given.
 
     Raises:
         MediaError: no frame was decoded.
@@ -306,9 +317,10 @@ def video_records(faces: MediaFaces, source: str, options: AnalyzeOptions, reade
     if not faces.tracks:
         return [add_coverage(empty_record(source=source, media="video", frames_sampled=n, image_size=size),
                              reader.info, reader.last_read)]
-    recs = [add_coverage(track_record(t.track, source=source, frames_sampled=n, image_size=size,
-                                      au_series=options.au_series), reader.info, reader.last_read)
-            for t in faces.tracks]
+    recs = stamp_expression_model([add_coverage(track_record(t.track, source=source, frames_sampled=n,
+                                                             image_size=size, au_series=options.au_series),
+                                                reader.info, reader.last_read) for t in faces.tracks],
+                                  expression_model)
     if faces.capped_frames:
         for r in recs:
             flag_capped(r, f"more faces than max_faces in {faces.capped_frames} of {n} sampled frames; the smallest "

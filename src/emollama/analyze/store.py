@@ -37,7 +37,8 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 CSV_COLUMNS = [
     "kind", "source", "media", "face_index", "track_id", "frame", "time_s", "frame_range", "time_range",
-    "box", "box_score", "label", "confidence", "explanation", "age.years", "age.group", "gender.value",
+    "box", "box_score", "label", "confidence", "expression_model", "explanation", "age.years", "age.group",
+    "gender.value",
     "gender.confidence", "race", "pose.yaw", "pose.pitch", "pose.roll", "error.reason", "error.detail",
     "error.fix", "frames_sampled", "frames_expected", "duration_s", "time_covered_s", "video_truncated", "warnings",
     "item_key", "options_hash", "record_index", "records_in_item",
@@ -50,12 +51,16 @@ class ResultStore:
     Args:
         path: output file; '.csv' selects CSV, anything else JSONL.
         options_hash: hash of the analysis options; reopening a file written with other options is an error.
+        expression_model: the run's expression weights (`expression_identity`); reopening a file whose records
+            name other weights (another release's, or another model) is an error too. Files written before records
+            named their model resume as before.
     """
 
-    def __init__(self, path: str | os.PathLike, options_hash: str) -> None:
+    def __init__(self, path: str | os.PathLike, options_hash: str, expression_model: str | None = None) -> None:
         self.path = Path(path)
         self.csv = self.path.suffix.lower() == ".csv"
         self.options_hash = options_hash
+        self.expression_model = expression_model
         self.columns = CSV_COLUMNS  # a resumed CSV keeps the columns of its header (it may predate newer ones)
         self.done: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +96,13 @@ class ResultStore:
             raise ValueError(
                 f"{self.path} was written with different analysis options ({sorted(hashes)} vs {self.options_hash}); "
                 "use another --out file, or --overwrite to start again"
+            )
+        models = {str(r["expression_model"]) for r in rows if r.get("expression_model") not in (None, "")}
+        if self.expression_model and models and models != {self.expression_model}:
+            raise ValueError(
+                f"{self.path} holds labels from the expression model {', '.join(sorted(models))}, and this run uses "
+                f"{self.expression_model} (other weights: another emollama release, or --expression): use another "
+                "--out file, or --overwrite to start again"
             )
         by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:

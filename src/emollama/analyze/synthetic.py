@@ -16,6 +16,8 @@ LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutr
 class SyntheticAnalyzer:
     """Same interface as `emollama.faces.analyzer.Analyzer` (analyze_image / analyze_frame)."""
 
+    expression_identity = "synthetic"  # no weights: records say their labels came from this stand-in
+
     def __init__(self) -> None:
         # test hook: slow each call down so a test can kill the process mid-run
         self.delay_s = float(os.environ.get("EMOLLAMA_SYNTHETIC_DELAY_MS", "0")) / 1000.0

@@ -12,7 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from emollama.analyze.runner import AnalyzeOptions, build_face_analyzer, image_records, prefetch, video_records
+from emollama.analyze.runner import (
+    AnalyzeOptions,
+    build_face_analyzer,
+    expression_identity,
+    image_records,
+    prefetch,
+    video_records,
+)
 from emollama.api.inputs import as_file, image_pixels, renamed, video_policy
 from emollama.api.types import ANALYZER_ID, Analysis, MediaLimits, Prediction
 from emollama.faces.detect import DEFAULT_MAX_FACES
@@ -92,7 +99,8 @@ class Analyzer:
             if image is not None:
                 rgb, key, src = image_pixels(image, self.limits, Path(tmp))
                 faces = analyze_media([Frame(0, 0.0, rgb)], self.backend, video=False, keep_frames=keep_frames)
-                out = Analysis("image", image_records(faces, source or src, self.options), faces.tracks, faces.frames)
+                out = Analysis("image", image_records(faces, source or src, self.options,
+                                                      expression_identity(self.backend)), faces.tracks, faces.frames)
             else:
                 path, key, src = as_file(video, Path(tmp), ".mp4")
                 out = self._video(path, source or src, keep_frames)
@@ -107,7 +115,7 @@ class Analyzer:
             reader = VideoReader(path)
             faces = analyze_media(prefetch(reader.iter_frames(options.video_sampling)), self.backend, video=True,
                                   keep_frames=keep_frames)
-            records = video_records(faces, source, options, reader)
+            records = video_records(faces, source, options, reader, expression_identity(self.backend))
         except MediaError as err:
             raise renamed(err, path, source) from None
         except VideoError as err:

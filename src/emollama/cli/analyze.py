@@ -117,7 +117,7 @@ def _run(opts: Options) -> int:
     analyzer = build_face_analyzer(lib)
     runner = Runner(analyzer, lib, annotate_dir=opts.annotate, crops_dir=opts.save_crops)
     progress = not opts.no_progress and sys.stderr.isatty()
-    with ResultStore(opts.out, lib.digest()) as store:
+    with ResultStore(opts.out, lib.digest(), runner.expression_model) as store:
         before = opts.out.stat().st_size  # measured after a torn tail was dropped: --json prints from here
         summary = runner.run(items, store, progress=progress)
     if hasattr(analyzer, "close"):

@@ -79,6 +79,11 @@ class Analyzer:
         self.last_timings: dict[str, float] = {}
         self._frame_count = 0
 
+    @property
+    def expression_identity(self) -> str | None:
+        """Which expression weights label the faces (``"NAME sha256:PREFIX"``), None without an expression model."""
+        return getattr(self.expression, "identity", None) if self.expression is not None else None
+
     def load(self) -> dict[str, float]:
         """Load every model now; returns load times in ms per component."""
         out = {}

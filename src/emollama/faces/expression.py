@@ -8,7 +8,9 @@ in FER2013 order, renamed to our canonical labels (`FER_LABELS`). It is weak on 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -25,6 +27,20 @@ INPUT_SIZE = 64
 EXPRESSION_MODELS = ("emonet", "mini-xception")
 
 
+def model_identity(name: str, path: str | Path | None) -> str:
+    """``"NAME sha256:PREFIX"`` of a model file (the first 12 hex digits), or ``NAME`` when the file is absent.
+
+    Written into every face record, so a result file says which weights made its labels, and a resumed file
+    refuses another model's (another release's weights, or `--expression`)."""
+    if path is None or not Path(path).is_file():
+        return name
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"{name} sha256:{h.hexdigest()[:12]}"
+
+
 def preprocess(face_rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 face crop -> (1, 64, 64, 1) float32 in [-1, 1]."""
     g = Image.fromarray(np.ascontiguousarray(face_rgb)).convert("L").resize((INPUT_SIZE, INPUT_SIZE))
@@ -36,10 +52,25 @@ class MiniXception:
     """``predict(crop) -> {label: prob}`` over `FER_LABELS`. The interpreter loads lazily."""
 
     labels = FER_LABELS
+    name = "mini-xception-fer2013"
 
     def __init__(self, model_path=None, threads: int = 1) -> None:
         self._model_path, self.threads = model_path, threads
         self._interp = None
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """`model_identity` of the TFLite file (resolved from the asset cache, never downloaded)."""
+        if self._identity is None:
+            from emollama.assets import AssetError, resolve
+
+            try:
+                path = self._model_path or resolve("emotion_tflite", download=False)
+            except (AssetError, KeyError, OSError):
+                return self.name  # not installed yet: not cached, so a later call names the file
+            self._identity = model_identity(self.name, path)
+        return self._identity
 
     def load(self):
         if self._interp is None:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from emollama.faces.align import crop_region, square_box
-from emollama.faces.expression import FER_LABELS
+from emollama.faces.expression import FER_LABELS, model_identity
 from emollama.faces.types import FaceBox
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,14 @@ class LearnedExpression:
         self.cfg = ExpressionNetConfig()
         self.temperature = 1.0
         self.metadata: dict[str, str] = {}
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """`model_identity` of the weights file, e.g. ``"emonet-fer2013 sha256:54379f266c34"``."""
+        if self._identity is None:
+            self._identity = model_identity(self.name, self.weights)
+        return self._identity
 
     def load(self):
         if self._net is None:
