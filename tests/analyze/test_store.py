@@ -57,7 +57,7 @@ def test_other_options_refused(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
-def test_labels_of_other_weights_are_refused_and_older_files_resume(tmp_path, suffix):
+def test_labels_of_other_weights_are_refused_and_older_files_resume(tmp_path, suffix, caplog):
     path = tmp_path / f"m{suffix}"
     old, new = "emonet-fer2013 sha256:aaaaaaaaaaaa", "emonet-fer2013 sha256:bbbbbbbbbbbb"
     with ResultStore(path, "h", old) as st:
@@ -70,5 +70,14 @@ def test_labels_of_other_weights_are_refused_and_older_files_resume(tmp_path, su
     legacy = tmp_path / f"legacy{suffix}"  # written before records named their model
     with ResultStore(legacy, "h") as st:
         st.write_item("a", [{"kind": "face", "label": "anger"}])
+    if suffix == ".csv":  # an older release's header, without the column
+        rows = list(csv.DictReader(legacy.open()))
+        cols = [c for c in rows[0] if c != "expression_model"]
+        with legacy.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
     with ResultStore(legacy, "h", new) as resumed:
         assert resumed.done == {"a"}
+    assert "written before records named their expression model" in caplog.text
+    assert ("CSV header will drop the name" in caplog.text) == (suffix == ".csv")

@@ -80,6 +80,8 @@ def test_models_name_their_weights(analyzer, tmp_path):
     other.write_bytes(b"other weights")
     assert model_identity("x", other) == f"x sha256:{hashlib.sha256(b'other weights').hexdigest()[:12]}"
     assert MiniXception(model_path=other).identity.endswith(model_identity("", other).strip())
+    # the pinned asset's hash, which loading verifies: right even before the TFLite file is installed
+    assert MiniXception().identity == "mini-xception-fer2013 sha256:65e3961bb68f"
     photo = np.asarray(Image.open(assets.resolve("astronaut", download=False)).convert("RGB"))
     faces = analyze_media([Frame(0, 0.0, photo)], analyzer, video=False)
     rec = image_records(faces, "astronaut.png", AnalyzeOptions(), analyzer.expression_identity)[0]

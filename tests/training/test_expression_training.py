@@ -358,20 +358,31 @@ def test_each_epoch_logs_one_line_with_the_time_left(tmp_path, caplog):
     assert " left" in lines[0] and lines[1].endswith("last epoch")
 
 
-def test_no_progress_shows_the_epoch_lines_and_fp32_is_announced(tmp_path, monkeypatch, caplog):
+def test_without_bars_the_epoch_lines_are_logged(tmp_path, monkeypatch):
     import logging
 
     from emollama.cli.__main__ import main
     from emollama.training.expression import run as R
 
     logger = logging.getLogger("emollama.training.expression")
-    before = logger.level
+    before, seen = logger.level, {}
+
+    def fake_recipe(recipe, progress):
+        seen.update(progress=progress, level=logger.getEffectiveLevel())
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(R, "run_recipe", fake_recipe)
+    assert main(["train-expression", "--root", str(tmp_path), "--no-progress"]) == 1
+    assert seen == {"progress": False, "level": logging.INFO}  # without -v: the lines are the only progress shown
+    assert logger.level == before  # and the logger is left as it was
+
+
+def test_fp32_training_is_announced(tmp_path, monkeypatch, caplog):
+    from emollama.training.expression import run as R
+
     monkeypatch.setattr(R, "resolve_precision", lambda p: "fp32")  # a CPU without native bf16
-    try:
-        with caplog.at_level("WARNING", logger="emollama.training.expression"):
-            assert main(["train-expression", "--root", str(tmp_path / "absent"), "--no-progress",
-                         "--out", str(tmp_path / "run")]) == 1  # no data: a clear error, after the setup
-            assert logger.getEffectiveLevel() <= logging.INFO  # the per-epoch lines reach the log without -v
-        assert any("no native bfloat16" in r.getMessage() for r in caplog.records)
-    finally:
-        logger.setLevel(before)
+    from emollama.data.benchmarks import DatasetLayoutError
+
+    with caplog.at_level("WARNING", logger="emollama.training.expression"), pytest.raises(DatasetLayoutError):
+        R.run_recipe(R.ExpressionRecipe(tmp_path / "absent", tmp_path / "run"), progress=False)
+    assert any("no native bfloat16" in r.getMessage() for r in caplog.records)

@@ -97,13 +97,7 @@ class ResultStore:
                 f"{self.path} was written with different analysis options ({sorted(hashes)} vs {self.options_hash}); "
                 "use another --out file, or --overwrite to start again"
             )
-        models = {str(r["expression_model"]) for r in rows if r.get("expression_model") not in (None, "")}
-        if self.expression_model and models and models != {self.expression_model}:
-            raise ValueError(
-                f"{self.path} holds labels from the expression model {', '.join(sorted(models))}, and this run uses "
-                f"{self.expression_model} (other weights: another emollama release, or --expression): use another "
-                "--out file, or --overwrite to start again"
-            )
+        self._check_model(rows)
         by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             by_item[str(r.get("item_key"))].append(r)
@@ -118,6 +112,24 @@ class ResultStore:
             tmp.write_text(self._format(kept, header=self.csv), encoding="utf-8")
             os.replace(tmp, self.path)
         self.done = complete
+
+    def _check_model(self, rows: list[dict[str, Any]]) -> None:
+        """Refuse rows that name other expression weights; warn about a file from before rows named them."""
+        if not self.expression_model:
+            return
+        models = {str(r["expression_model"]) for r in rows if r.get("expression_model") not in (None, "")}
+        if models and models != {self.expression_model}:
+            raise ValueError(
+                f"{self.path} holds labels from the expression model {', '.join(sorted(models))}, and this run uses "
+                f"{self.expression_model} (other weights, e.g. another emollama release): use another --out file, "
+                "or --overwrite to start again"
+            )
+        labelled = any(r.get("kind") in ("face", "track") for r in rows)
+        if labelled and not models or "expression_model" not in self.columns:
+            logger.warning("%s was written before records named their expression model, so its earlier labels "
+                           "cannot be checked against %s%s; --overwrite starts a file that names it", self.path,
+                           self.expression_model, ", and its CSV header will drop the name from new rows"
+                           if "expression_model" not in self.columns else "")
 
     # --- writing -------------------------------------------------------------------------------------------
     def _format(self, records: list[dict[str, Any]], header: bool = False) -> str:

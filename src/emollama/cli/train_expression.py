@@ -88,8 +88,8 @@ class Options:
     workers: int = arg(_RECIPE.workers, help="processes for the cropping pass (default {default})")
     test_every_epoch: bool = arg(False, help="also score PublicTest after every epoch, into metrics.jsonl (logging "
                                  "only, never used to choose; ~10 s an epoch). The final model is scored on it anyway")
-    no_progress: bool = arg(False, help="no progress bars: one log line per epoch instead (held-out WAR/UAR, "
-                            "seconds, minutes left), for runs logged to a file")
+    no_progress: bool = arg(False, help="no progress bars (also off when stderr is not a terminal, e.g. a log "
+                            "file): one log line per epoch instead (held-out WAR/UAR, seconds, minutes left)")
 
 
 def loop_config(opts: Options) -> LoopConfig:
@@ -108,15 +108,22 @@ def run(opts: Options) -> int:
     from emollama.training.expression.run import run_recipe
 
     loop = loop_config(opts)
-    if opts.no_progress:  # without bars, the per-epoch lines are the only sign of progress: show them without -v
-        logger = logging.getLogger("emollama.training.expression")
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)
     command = "emollama " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     recipe = ExpressionRecipe(Path(opts.root), Path(opts.out), opts.val_fraction, opts.workers,
                               Path(opts.export) if opts.export else None, command, loop,
                               test_every_epoch=opts.test_every_epoch)
-    s = run_recipe(recipe, progress=not opts.no_progress)
+    bars = not opts.no_progress and sys.stderr.isatty()  # a log file gets lines, not redrawn bars
+    logger = logging.getLogger("emollama.training.expression")
+    level = logger.level
+    if not bars and logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # without bars, the per-epoch lines are the only sign of progress
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():  # log lines (-v) print above the bars instead of through them
+            s = run_recipe(recipe, progress=bars)
+    finally:
+        logger.setLevel(level)
     m = s["metrics"]
     print(f"weights: {s['weights']}" + (f" (copied to {s['export']})" if s["export"] else ""))
     for split in ("val", "publictest"):

@@ -61,15 +61,15 @@ class MiniXception:
 
     @property
     def identity(self) -> str:
-        """`model_identity` of the TFLite file (resolved from the asset cache, never downloaded)."""
+        """`model_identity` of the TFLite file: a given ``model_path``'s own hash, else the asset's pinned sha256,
+        which `load` verifies, so the name is right before the file is downloaded."""
         if self._identity is None:
-            from emollama.assets import AssetError, resolve
+            if self._model_path is not None:
+                self._identity = model_identity(self.name, self._model_path)
+            else:
+                from emollama.assets import catalogue
 
-            try:
-                path = self._model_path or resolve("emotion_tflite", download=False)
-            except (AssetError, KeyError, OSError):
-                return self.name  # not installed yet: not cached, so a later call names the file
-            self._identity = model_identity(self.name, path)
+                self._identity = f"{self.name} sha256:{catalogue()['emotion_tflite'].sha256[0][:12]}"
         return self._identity
 
     def load(self):

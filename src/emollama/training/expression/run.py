@@ -103,8 +103,8 @@ def run_recipe(r: ExpressionRecipe, progress: bool = True) -> dict:
                                 compile=resolve_compile(r.loop.compile)))
     if requested == "auto" and r.loop.precision == "fp32":
         log.warning("this CPU has no native bfloat16 (AVX512-BF16 or AMX), so training runs in fp32: about 2.3x "
-                    "the time of the shipped bf16 run (59 min of epochs on 2 cores), and other weights. Fewer "
-                    "--epochs shorten it; the progress bar shows the estimate after the first epoch")
+                    "the time of a bf16 run, and other weights than the shipped ones. Fewer --epochs shorten it; "
+                    "the time left is shown after the first epoch")
     bench = get_benchmark("fer2013")
     train = bench.load(r.root, "train").samples
     try:  # PublicTest is only reported, never used to choose: a copy without test/ still trains
