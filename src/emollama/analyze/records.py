@@ -93,6 +93,7 @@ def stamp_expression_model(records: list[dict[str, Any]], model: str | None) -> 
                 stamped[k] = v
                 if k == "probabilities":
                     stamped["expression_model"] = model
+            stamped.setdefault("expression_model", model)  # a record without probabilities still names it
             r = stamped
         out.append(r)
     return out

@@ -117,6 +117,8 @@ class LearnedExpression:
     def identity(self) -> str:
         """`model_identity` of the weights file, e.g. ``"emonet-fer2013 sha256:54379f266c34"``."""
         if self._identity is None:
+            if not self.weights.is_file():
+                return self.name  # not cached: `load` will say the file is missing
             self._identity = model_identity(self.name, self.weights)
         return self._identity
 
