@@ -10,7 +10,7 @@ helps (P9).
 - ``previous``: the weights shipped before the current recipe, read from git (``--previous-rev``);
 - ``current``: the packaged weights.
 
-    python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 206ff1f]
+    python bench/p10_expression_fit.py [--root ../shared/data/fer2013] [--previous-rev 4a19ba6]
 
 Needs FER2013; builds the crop cache of `emollama train-expression` (runs/expression_fer2013/crops, or crops_masked
 for a model trained with `--context mask`) if absent.
@@ -59,7 +59,7 @@ def score(weights: Path, root: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
-    ap.add_argument("--previous-rev", default="206ff1f",
+    ap.add_argument("--previous-rev", default="4a19ba6",
                     help="git revision whose packaged weights are the baseline (default 206ff1f, which shipped the "
                          "97c7961-recipe model; 471045e has the f19cc63-recipe one, 3e22dba the strong-augmentation "
                          "one)")

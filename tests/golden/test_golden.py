@@ -1,10 +1,10 @@
 """Behaviour pins for refactors: `emollama analyze` records and `emollama eval` on the tiny model must not change.
 
 The goldens were written by the code before the renovation (#11), and the renovated code reproduced them byte for
-byte; `analyze_records.json` (the default expression model) was then rewritten on purpose for the retrained model
-(#12, weights of 2cf9a5b), the mini-Xception one and the eval one are still the pre-renovation files. Later, both
-analyze goldens gained one key per face and track record, `expression_model` (the weights' name and sha256 prefix),
-inserted by a script, every other value untouched.
+byte; `analyze_records.json` (the default expression model) is rewritten on purpose whenever retrained weights ship
+(#12; last for the `b03609c`-recipe weights, sha256 15d27d65…), the mini-Xception one and the eval one are still
+the pre-renovation files, except that both analyze goldens gained one key per face and track record,
+`expression_model` (the weights' name and sha256 prefix), inserted by a script, every other value untouched.
 Strings, integers, booleans and the structure must be identical; floats may differ only by what another x86-64
 CPU's kernels give (a few float32 ulps on the tiny model, one unit of the last printed digit in the analyzer's
 rounded records).

@@ -19,7 +19,7 @@ from emollama.training.expression.run import split_val
 # with the recipe's noise (which drowns the 16 px bars) or dropout 0.3, too close to the 0.5 the test asks for
 TINY = ExpressionNetConfig(widths=(4, 8), blocks=(1, 1), size=16, dropout=0.1)
 # flips and lighting only: the tiny task's signal (which rows are bright) must survive augmentation
-GENTLE = AugmentConfig(rotate_deg=0, scale=(1, 1), shift=0, blur=0, lowres=0, noise=0, erase=0)
+GENTLE = AugmentConfig(rotate_deg=0, scale=(1, 1), shift=0, blur=0, lowres=0, noise=0, erase=0, fill=0)
 
 
 def _data(n=224, seed=0):
@@ -69,15 +69,23 @@ def test_margin_fill_fills_only_the_padding():
     assert torch.equal(fill_margin(dark.clone(), torch.Generator().manual_seed(0), AugmentConfig(fill=1.0)), dark)
 
 
-def test_margin_fill_off_draws_nothing():
-    """fill = 0 (the shipped recipe) leaves the augmentation stream as it was: the recipe's weights stay its own."""
+def test_margin_fill_off_draws_nothing(monkeypatch):
+    """fill = 0 never enters the fill (so the other transforms draw as before the option existed: the earlier
+    recipes' weights stay theirs); the recipe's fill changes the crops."""
+    from emollama.training.expression import augment as A
+
     x = _padded_crops(8)
-    g0, g1 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    a = augment(x.clone(), g0, AugmentConfig())
-    b = augment(x.clone(), g1, AugmentConfig(fill=0.0))
-    assert torch.equal(a, b) and torch.equal(g0.get_state(), g1.get_state())
-    c = augment(x.clone(), torch.Generator().manual_seed(5), AugmentConfig(fill=0.5))
-    assert not torch.equal(a, c)
+    a = augment(x.clone(), torch.Generator().manual_seed(5), AugmentConfig(fill=0.0))
+
+    def never(*_):
+        raise AssertionError("fill entered with fill=0")
+
+    monkeypatch.setattr(A, "fill_margin", never)
+    g = torch.Generator().manual_seed(5)
+    assert torch.equal(A.augment(x.clone(), g, AugmentConfig(fill=0.0)), a)
+    monkeypatch.undo()
+    assert AugmentConfig().fill == L.LoopConfig().augment.fill == 0.25  # the shipped recipe's
+    assert not torch.equal(augment(x.clone(), torch.Generator().manual_seed(5), AugmentConfig()), a)
 
 
 def test_temperature_scaling_recovers_the_true_temperature():
@@ -297,8 +305,10 @@ def test_cli_context_reaches_the_crop_definition(argv, masked):
 
     parser = argparse.ArgumentParser()
     add_dataclass_arguments(parser, Options)
-    cfg = loop_config(options_from_args(Options, parser.parse_args(["--root", ".", *argv]))).net
+    plain = loop_config(options_from_args(Options, parser.parse_args(["--root", ".", *argv])))
+    cfg = plain.net
     assert cfg.mask_context is masked
+    assert plain.augment.fill == (0.0 if masked else 0.25)  # the recipe fills a quarter; a masked crop has no margin
     recipe = L.LoopConfig().net
     filled = options_from_args(Options, parser.parse_args(["--root", ".", "--fill-margin", "0.5", *argv]))
     if masked:

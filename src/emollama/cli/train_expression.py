@@ -67,11 +67,12 @@ class Options:
                             "edge (the shipped model); mask = black, the same for FER2013's 48 px crops and for "
                             "photos (docs/expression_model.md has its figures) (default {default}); part of the crop "
                             "cache's key")
-    fill_margin: float = arg(_LOOP.augment.fill, type=_probability, metavar="P",
-                             help="probability that a training crop's zero-padded margin (the part of the crop "
-                                  "beyond FER2013's 48 px image) is filled with synthetic context, its edge pixels "
-                                  "continued or a flat noisy tone, as a photo shows hair and background there; "
-                                  "training only, the crop itself is unchanged; 0 = off (default {default})")
+    fill_margin: float | None = arg(None, type=_probability, metavar="P",
+                                    help="probability that a training crop's zero-padded margin (the part of the "
+                                         "crop beyond FER2013's 48 px image) is filled with synthetic context, its "
+                                         "edge pixels continued or a flat noisy tone, as a photo shows hair and "
+                                         "background there; training only, the crop itself is unchanged; 0 = off "
+                                         f"(default {_LOOP.augment.fill}, the shipped recipe; 0 with --context mask)")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
     val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
                               help="share of train held out to pick the epoch and fit the temperature "
@@ -94,13 +95,14 @@ class Options:
 
 def loop_config(opts: Options) -> LoopConfig:
     """The training loop's settings from the options (the network's shape stays the recipe's)."""
-    if opts.context == "mask" and opts.fill_margin > 0:  # a masked crop's margin is black at inference as well
+    mask = opts.context == "mask"
+    if mask and opts.fill_margin:  # a masked crop's margin is black at inference as well
         raise ValueError("--fill-margin trains for context around the face, which --context mask removes at "
                          "inference too: use one or the other")
+    fill = opts.fill_margin if opts.fill_margin is not None else 0.0 if mask else _LOOP.augment.fill
     return LoopConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, mixup=opts.mixup,
                       threads=opts.threads, precision=opts.precision, compile=opts.compile,
-                      net=replace(_LOOP.net, mask_context=opts.context == "mask"),
-                      augment=replace(_LOOP.augment, fill=opts.fill_margin))
+                      net=replace(_LOOP.net, mask_context=mask), augment=replace(_LOOP.augment, fill=fill))
 
 
 def run(opts: Options) -> int:

@@ -2,9 +2,9 @@
 
 Each transform models a way real faces differ from FER2013's: head pose and framing (flip, rotation, scale,
 shift), lighting (brightness, contrast, gamma), camera quality (blur, low resolution, noise), occlusion (random
-erasing) and, optionally, the context a photo shows around the face where a FER2013 crop is zero-padded (margin
-fill, off in the shipped recipe). Colour jitter has no meaning here: the network's input is grey by design (see
-`emollama.faces.expression_net`), so colour casts never reach it.
+erasing) and the context a photo shows around the face where a FER2013 crop is zero-padded (margin fill, a
+quarter of the crops in the shipped recipe). Colour jitter has no meaning here: the network's input is grey by
+design (see `emollama.faces.expression_net`), so colour casts never reach it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ class AugmentConfig:
     noise: float = 0.1  # probability of Gaussian noise, sigma up to 0.03
     erase: float = 0.1  # probability of erasing one rectangle of 5-25 % of the area
     # probability of filling a crop's zero-padded margin (the crop region beyond the source image: 96 % of FER2013's
-    # training crops have one) with synthetic context, as a photo shows hair and background there; 0 = off (the
-    # shipped recipe), and then no random number is drawn for it, so the other transforms draw as before
-    fill: float = 0.0
+    # training crops have one) with synthetic context, as a photo shows hair and background there. 0.25 in the
+    # shipped recipe (0.5 lost PublicTest WAR; docs/expression_model.md); 0 = off, and then no random number is
+    # drawn for it, so the other transforms draw as before
+    fill: float = 0.25
 
 
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
