@@ -263,7 +263,7 @@ def calibrate_and_export(net: ExpressionNet, path: Path, val: tuple[np.ndarray, 
 def eta_seconds(epoch_seconds: list[float], remaining: int) -> float:
     """Seconds left for ``remaining`` epochs at the median pace of ``epoch_seconds`` (this call's epochs, in s).
 
-    The median, since the first epoch of a call also compiles the network (66 s vs 44-52 s in the shipped run)."""
+    The median, since the first epoch of a call also compiles the network (66 s vs 44-52 s in the 463d7cb run)."""
     return float(np.median(epoch_seconds)) * remaining if epoch_seconds and remaining > 0 else 0.0
 
 
