@@ -21,10 +21,11 @@ its native one.
 
     python bench/p13_expression_context.py [--root ../shared/data/fer2013] [--candidate [NAME=]FILE ...] [--limit N]
 
-Writes bench/results/p13_expression_context.json. About 6 min on 2 cores for the 3,589 images, 9 min with two
-candidates. The committed result's candidates, weights not kept (sha256 in the JSON): ``masked``, `emollama
-train-expression --root ../shared/data/fer2013` at afba014, where ``--context mask`` was the default (61 min), and
-``fill``, the same command with ``--fill-margin 0.5`` at 06feaff (62 min).
+Writes bench/results/p13_expression_context.json. About 6 min on 2 cores for the 3,589 images, 12 min with three
+candidates. The committed result's candidates (sha256 in the JSON): ``previous``, the packaged weights at 4a19ba6
+(`git show 4a19ba6:src/emollama/resources/expression/emonet_fer2013.safetensors`), and two files not committed:
+``masked``, `emollama train-expression --root ../shared/data/fer2013` at afba014, where ``--context mask`` was the
+default (61 min), and ``fill``, the same command with ``--fill-margin 0.5`` at 06feaff (62 min).
 """
 
 from __future__ import annotations

@@ -41,8 +41,10 @@ def flag_capped(rec: dict[str, Any], text: str, found: int | None = None) -> dic
 
 
 def face_record(face, *, source: str, media: str, face_index: int, image_size: tuple[int, int],
-                landmarks: bool = False, blendshapes: bool = False) -> dict[str, Any]:
-    """Record of one `FaceResult` on a photo."""
+                landmarks: bool = False, blendshapes: bool = False, expression_model: str | None = None
+                ) -> dict[str, Any]:
+    """Record of one `FaceResult` on a photo; ``expression_model`` names the weights behind its label (none for a
+    stand-in analyzer)."""
     a = face.attributes
     rec: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -60,6 +62,7 @@ def face_record(face, *, source: str, media: str, face_index: int, image_size: t
         "label": face.label,
         "confidence": _r(face.probs.get(face.label)) if face.label else None,
         "probabilities": {k: _r(v) for k, v in face.probs.items()},
+        **({"expression_model": expression_model} if expression_model else {}),
         "expression_prior": {k: _r(v) for k, v in face.expression_prior.items()},
         "explanation": face.explanation,
         "au": {k: _r(v, 3) for k, v in face.au.items()},
@@ -80,25 +83,6 @@ def face_record(face, *, source: str, media: str, face_index: int, image_size: t
     return rec
 
 
-def stamp_expression_model(records: list[dict[str, Any]], model: str | None) -> list[dict[str, Any]]:
-    """``records`` with ``expression_model`` (which weights made the label) after ``probabilities`` in each face and
-    track record; unchanged when ``model`` is None (a stand-in analyzer)."""
-    if model is None:
-        return records
-    out = []
-    for r in records:
-        if r.get("kind") in ("face", "track"):
-            stamped: dict[str, Any] = {}
-            for k, v in r.items():
-                stamped[k] = v
-                if k == "probabilities":
-                    stamped["expression_model"] = model
-            stamped.setdefault("expression_model", model)  # a record without probabilities still names it
-            r = stamped
-        out.append(r)
-    return out
-
-
 def frame_summary(face: Any) -> Any:
     """What `track_record` reads of one frame's face: a `FaceResult` without its crop, landmarks, blendshapes and
     prior (~0.17 MB a frame), so a tracker holding a summary per sampled frame stays small on long videos."""
@@ -110,8 +94,8 @@ def frame_summary(face: Any) -> Any:
 
 
 def track_record(track, *, source: str, frames_sampled: int, image_size: tuple[int, int],
-                 au_series: bool = False) -> dict[str, Any]:
-    """Record of one face track over the sampled frames of a video."""
+                 au_series: bool = False, expression_model: str | None = None) -> dict[str, Any]:
+    """Record of one face track over the sampled frames of a video (``expression_model``: as in `face_record`)."""
     dets = [p.detection for p in track.points]
     label = track.label
     probs = track.mean_probs
@@ -141,6 +125,7 @@ def track_record(track, *, source: str, frames_sampled: int, image_size: tuple[i
         "label": label,
         "confidence": _r(probs.get(label)) if label else None,
         "probabilities": {k: _r(v) for k, v in probs.items()},
+        **({"expression_model": expression_model} if expression_model else {}),
         "label_timeline": [[p.frame_index, _r(p.time_s, 3), lab] for p, lab in zip(track.points, track.labels,
                                                                                    strict=True)],
         "explanation": rep.explanation,

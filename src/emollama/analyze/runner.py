@@ -28,7 +28,6 @@ from emollama.analyze.records import (
     face_record,
     flag_capped,
     frame_summary,
-    stamp_expression_model,
     track_record,
 )
 from emollama.analyze.store import ResultStore
@@ -296,10 +295,9 @@ def image_records(faces: MediaFaces, source: str, options: AnalyzeOptions, expre
     size = faces.image_size
     if not faces.tracks:
         return [empty_record(source=source, media="image", image_size=size)]
-    return stamp_expression_model([face_record(t.results[0], source=source, media="image", face_index=i,
-                                               image_size=size, landmarks=options.landmarks,
-                                               blendshapes=options.blendshapes)
-                                   for i, t in enumerate(faces.tracks)], expression_model)
+    return [face_record(t.results[0], source=source, media="image", face_index=i, image_size=size,
+                        landmarks=options.landmarks, blendshapes=options.blendshapes, expression_model=expression_model)
+            for i, t in enumerate(faces.tracks)]
 
 
 def video_records(faces: MediaFaces, source: str, options: AnalyzeOptions, reader: VideoReader,
@@ -317,10 +315,9 @@ def video_records(faces: MediaFaces, source: str, options: AnalyzeOptions, reade
     if not faces.tracks:
         return [add_coverage(empty_record(source=source, media="video", frames_sampled=n, image_size=size),
                              reader.info, reader.last_read)]
-    recs = stamp_expression_model([add_coverage(track_record(t.track, source=source, frames_sampled=n,
-                                                             image_size=size, au_series=options.au_series),
-                                                reader.info, reader.last_read) for t in faces.tracks],
-                                  expression_model)
+    recs = [add_coverage(track_record(t.track, source=source, frames_sampled=n, image_size=size,
+                                      au_series=options.au_series, expression_model=expression_model),
+                         reader.info, reader.last_read) for t in faces.tracks]
     if faces.capped_frames:
         for r in recs:
             flag_capped(r, f"more faces than max_faces in {faces.capped_frames} of {n} sampled frames; the smallest "

@@ -124,12 +124,12 @@ class ResultStore:
                 f"{self.expression_model} (other weights, e.g. another emollama release): use another --out file, "
                 "or --overwrite to start again"
             )
-        labelled = any(r.get("kind") in ("face", "track") for r in rows)
-        if labelled and not models or "expression_model" not in self.columns:
+        old_header = "expression_model" not in self.columns  # a CSV begun by an older release
+        if old_header or (not models and any(r.get("kind") in ("face", "track") for r in rows)):
             logger.warning("%s was written before records named their expression model, so its earlier labels "
                            "cannot be checked against %s%s; --overwrite starts a file that names it", self.path,
                            self.expression_model, ", and its CSV header will drop the name from new rows"
-                           if "expression_model" not in self.columns else "")
+                           if old_header else "")
 
     # --- writing -------------------------------------------------------------------------------------------
     def _format(self, records: list[dict[str, Any]], header: bool = False) -> str:

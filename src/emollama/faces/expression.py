@@ -8,7 +8,6 @@ in FER2013 order, renamed to our canonical labels (`FER_LABELS`). It is weak on 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -32,13 +31,11 @@ def model_identity(name: str, path: str | Path | None) -> str:
 
     Written into every face record, so a result file says which weights made its labels, and a resumed file
     refuses another model's (another release's weights, or `--expression`)."""
+    from emollama.assets import sha256_file  # the assets' own check: cached by path, size and mtime
+
     if path is None or not Path(path).is_file():
         return name
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"{name} sha256:{h.hexdigest()[:12]}"
+    return f"{name} sha256:{sha256_file(Path(path))[:12]}"
 
 
 def preprocess(face_rgb: np.ndarray) -> np.ndarray:
