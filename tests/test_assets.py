@@ -46,7 +46,7 @@ def test_catalogue_is_well_formed():
     c = assets.catalogue()
     assert {"face_landmarker", "age_v1", "gender_v1", "emotion_tflite", "astronaut", "feat_multi_face"} <= set(c)
     for s in c.values():
-        assert s.group in ("model", "media")
+        assert s.group in ("model", "media", "bench")
         assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in s.sha256), s.name
         assert s.size > 0 and s.licence
         assert s.carrier is not None or s.url, f"{s.name} has no source"

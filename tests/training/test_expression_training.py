@@ -396,3 +396,29 @@ def test_fp32_training_is_announced(tmp_path, monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="emollama.training.expression"), pytest.raises(DatasetLayoutError):
         R.run_recipe(R.ExpressionRecipe(tmp_path / "absent", tmp_path / "run"), progress=False)
     assert any("no native bfloat16" in r.getMessage() for r in caplog.records)
+
+
+class _RowNet(torch.nn.Module):
+    """Another network with `ExpressionNet`'s interface: one linear layer over the row means."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.head = torch.nn.Linear(cfg.size, len(cfg.labels))
+
+    def forward(self, x):
+        return self.head(x.mean(dim=(1, 3)))
+
+    def predict(self, x):
+        return self(x)
+
+
+def test_train_loop_trains_and_returns_the_network_build_makes(tmp_path):
+    x, y = _data()
+    cfg = L.LoopConfig(epochs=3, batch_size=16, lr=0.5, threads=1, net=TINY, augment=GENTLE, compile="off")
+    net = L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False, build=_RowNet)
+    assert isinstance(net, _RowNet)
+    rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    best = max(r["val"]["war"] for r in rows)
+    assert best > 0.5  # chance is 1/7: the row means carry the class
+    assert L._eval(net, x, y)["war"] == best  # the returned weights are the selected epoch's

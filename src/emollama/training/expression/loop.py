@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -148,10 +149,14 @@ def _truncate_metrics(path: Path, start_epoch: int) -> None:
 
 
 def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-               test: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = True) -> ExpressionNet:
+               test: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = True,
+               build: Callable[[ExpressionNetConfig], torch.nn.Module] = ExpressionNet) -> ExpressionNet:
     """Train on ``fit`` = ((N, S, S) uint8 crops, (N,) labels); select the epoch with the best ``val`` WAR.
 
     ``test`` is only evaluated and logged (never used to choose anything). Returns the selected network.
+    ``build(cfg.net)`` makes the network: `ExpressionNet` in the recipe; a benchmark may pass another module with
+    the same interface (``cfg``, ``forward`` and ``predict`` on (B, 1, S, S) grey in [0, 1]), e.g. a pretrained
+    backbone (bench/p14_expression_pretrained.py).
     """
     from tqdm.auto import tqdm
 
@@ -162,7 +167,7 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
     out.mkdir(parents=True, exist_ok=True)
     ckpt, best_path, metrics = out / "checkpoint.pt", out / "best.pt", out / "metrics.jsonl"
     torch.manual_seed(cfg.seed)
-    net = ExpressionNet(cfg.net).to(memory_format=torch.channels_last)
+    net = build(cfg.net).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     steps = (len(fit[0]) + cfg.batch_size - 1) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
@@ -234,7 +239,7 @@ def train_loop(cfg: LoopConfig, out: Path, fit: tuple[np.ndarray, np.ndarray], v
         run_bar.set_postfix(val_war=f"{row['val']['war']:.4f}", best=f"{best:.4f}")
         run_bar.update(1)
     run_bar.close()
-    selected = ExpressionNet(cfg.net)
+    selected = build(cfg.net)
     selected.load_state_dict(torch.load(best_path, weights_only=True)["model"])
     return selected.eval()
 
