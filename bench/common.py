@@ -21,6 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+FER2013 = ROOT.parent / "shared" / "data" / "fer2013"  # the default --root of the FER2013 benchmarks
+
+
+def metrics_rows(run_dir: Path) -> list[dict]:
+    """The per-epoch rows of a training run's ``metrics.jsonl`` (expression loop or Trainer), in order."""
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
 
 
 def _cpu_model() -> str:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info, write_json  # noqa: E402
 from p9_expression_augment import load_crops  # noqa: E402
 
 WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
@@ -58,7 +58,7 @@ def score(weights: Path, root: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--previous-rev", default="4a19ba6",
                     help="git revision whose packaged weights are the baseline (default 206ff1f, which shipped the "
                          "97c7961-recipe model; 471045e has the f19cc63-recipe one, 3e22dba the strong-augmentation "

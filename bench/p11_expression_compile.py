@@ -16,7 +16,6 @@ bench/results/p11_expression_compile.json. About 7 min for 3 epochs each on 2 co
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -24,13 +23,13 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_json  # noqa: E402
 from p9_expression_augment import load_crops  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per variant (default 3)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "p11_expression_compile"),
                     help="run folders of the two variants (removed first: each run starts from nothing)")
@@ -53,7 +52,7 @@ def main() -> int:
         cfg = replace(LoopConfig(), epochs=args.epochs, compile=mode)
         train_loop(cfg, out / name, (train.crops[fit], train.labels[fit]), (train.crops[val], train.labels[val]),
                    progress=False)
-        rows = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        rows = metrics_rows(out / name)
         variants[name] = {"compile": mode, "precision": resolve_precision("auto"),
                           "per_epoch": [{"epoch": r["epoch"] + 1, "seconds": r["seconds"],
                                          "images_per_s": r["samples_per_s"]} for r in rows],

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info, write_json  # noqa: E402
 
 CACHE = ROOT / "runs" / "expression_fer2013" / "blendshapes"
 PHOTOS = {"astronaut": "happiness", "feat_surprise": "surprise", "feat_happy": "happiness",
@@ -148,7 +148,7 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--workers", type=int, default=2, help="analyzer processes (1 torch thread each)")
     args = ap.parse_args()
     if not Path(args.root).exists():

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, machine_info, write_json  # noqa: E402
 
 RENDERINGS = ("native", "photo_flat", "photo_edge")
 FRAME = (480, 640)  # (H, W) of the photo renderings
@@ -94,7 +94,7 @@ def load_models(candidates: dict[str, str]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--candidate", metavar="[NAME=]FILE", action="append", default=[],
                     help="also score this emonet weights file (repeatable, each as NAME=FILE)")
     ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")

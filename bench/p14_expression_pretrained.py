@@ -22,7 +22,6 @@ for 3 epochs on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import statistics
@@ -32,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_json  # noqa: E402
 
 
 def _ms_batch1(nets: dict, rounds: int = 400) -> dict[str, float]:
@@ -56,7 +55,7 @@ def _ms_batch1(nets: dict, rounds: int = 400) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per variant (default 3)")
     ap.add_argument("--lr-pretrained", type=float, default=0.01,
                     help="peak learning rate of the one-cycle schedule for the ImageNet network (default 0.01)")
@@ -88,7 +87,7 @@ def main() -> int:
         shutil.rmtree(out, ignore_errors=True)
         t0 = time.perf_counter()
         nets[name] = train_loop(cfg, out, *data, progress=False, build=build).fuse_for_inference()
-        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        rows = metrics_rows(out)
         result[name] = {
             "peak_lr": cfg.lr, "parameters": sum(p.numel() for p in nets[name].parameters()),
             "seconds": round(time.perf_counter() - t0, 1),

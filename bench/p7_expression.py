@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info  # noqa: E402
 
 LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 FOLDER = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
@@ -107,7 +107,7 @@ def network_ms(crops: int = 200) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"),
+    ap.add_argument("--root", default=str(FER2013),
                     help="FER2013 folder (train/ + test/, or the folder holding the .tar.gz)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N images, sorted by path (0 = all)")
     args = ap.parse_args()

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info  # noqa: E402
 
 
 def grey48(rgb: np.ndarray) -> np.ndarray:
@@ -49,7 +49,7 @@ def metrics(y: np.ndarray, pred: np.ndarray, labels: tuple[str, ...]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--priors", default=str(ROOT / "runs" / "fer2013_priors"),
                     help="prior cache of `emollama prepare fer2013 ... --crop-size 64`")
     args = ap.parse_args()

@@ -20,7 +20,6 @@ Writes bench/results/p9_expression_augment.json. About 16 min for 5 epochs on 2 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_json  # noqa: E402
 
 RUN = ROOT / "runs" / "expression_fer2013"
 
@@ -79,7 +78,7 @@ def child(name: str, root: str, epochs: int, out: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "fer2013"), help="FER2013 folder")
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--epochs", type=int, default=5, help="epochs per variant (default 5)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "p9_expression_augment"),
                     help="run folders of the two variants (removed first: each run starts from nothing)")
@@ -106,7 +105,7 @@ def main() -> int:
               "command": f"python bench/p9_expression_augment.py --epochs {args.epochs}",
               "seconds": round(time.perf_counter() - t0, 1), "machine": machine_info(), "variants": {}}
     for name in procs:
-        rows = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        rows = metrics_rows(out / name)
         cfg = variant_config(name, args.epochs)
         result["variants"][name] = {
             "augment": asdict(cfg.augment), "dropout": cfg.net.dropout,
