@@ -35,7 +35,10 @@ from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_jso
 
 
 def _ms_batch1(nets: dict, rounds: int = 400) -> dict[str, float]:
-    """Median ms of ``net.predict`` on one (1, 1, 48, 48) crop (mirror pass included), 2 threads, interleaved."""
+    """Median ms of ``net.predict`` on one (1, 1, 48, 48) crop (mirror pass included), 2 threads.
+
+    The networks alternate call by call (not `common.time_it` one after the other), so a change in the machine's
+    speed during the loop hits both alike."""
     import torch
 
     torch.set_num_threads(2)
