@@ -1,8 +1,8 @@
 """Batch augmentation on (B, 1, S, S) float tensors in [0, 1], driven by one seeded `torch.Generator`.
 
 Each transform models a way real faces differ from FER2013's: head pose and framing (flip, rotation, scale,
-shift), lighting (brightness, contrast, gamma), camera quality (blur, low resolution, noise), occlusion (random
-erasing) and the context a photo shows around the face where a FER2013 crop is zero-padded (margin fill, a
+shift, head turn), lighting (brightness, contrast, gamma), camera quality (blur, low resolution, noise), occlusion
+(random erasing) and the context a photo shows around the face where a FER2013 crop is zero-padded (margin fill, a
 quarter of the crops in the shipped recipe). Colour jitter has no meaning here: the network's input is grey by
 design (see `emollama.faces.expression_net`), so colour casts never reach it.
 """
@@ -38,6 +38,13 @@ class AugmentConfig:
     # shipped recipe (0.5 lost PublicTest WAR; docs/expression_model.md); 0 = off, and then no random number is
     # drawn for it, so the other transforms draw as before
     fill: float = 0.25
+    # head turn (yaw) beyond FER2013's mostly frontal faces, as posed sets photograph faces at 15-45 degrees: with
+    # probability yaw_p a crop is re-projected as a vertical cylinder (the head) of half-width yaw_radius (in
+    # half-sides; the face box fills ~1/1.2 of the crop) turned by an angle uniform in +-yaw_deg. The far side is
+    # foreshortened, the near side widened, like a real turn. 0 = off, and then no random number is drawn for it
+    yaw_deg: float = 0.0
+    yaw_p: float = 0.4
+    yaw_radius: float = 0.8
 
 
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
@@ -85,8 +92,23 @@ def fill_margin(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torc
     return torch.where((chosen.view(n, 1, 1) & ~inside).unsqueeze(1), fill.unsqueeze(1), x)
 
 
+def yaw_source_x(xs: torch.Tensor, deg: torch.Tensor, radius: float) -> torch.Tensor:
+    """Output x (B, ...) in [-1, 1] -> source x of a head (a cylinder of ``radius``) turned by ``deg`` (B,).
+
+    A surface point at angle phi shows at radius * sin(phi); turned, at radius * sin(phi + yaw). Points that turn
+    past the silhouette take its edge pixel; beyond the cylinder the background moves with the nearer silhouette,
+    so the map stays continuous."""
+    th = (deg * (math.pi / 180.0)).view(-1, *([1] * (xs.dim() - 1)))
+    phi = torch.asin((xs / radius).clamp(-1.0, 1.0)) - th
+    inside = radius * torch.sin(phi.clamp(-math.pi / 2, math.pi / 2))
+    right = xs - radius + radius * torch.cos(th).where(th >= 0, torch.ones_like(th))  # right edge moves if yaw > 0
+    left = xs + radius - radius * torch.cos(th).where(th < 0, torch.ones_like(th))
+    return torch.where(xs > radius, right, torch.where(xs < -radius, left, inside))
+
+
 def geometric(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
-    """Flip + rotation + scale + shift in one resampling (zero padding, like the analyzer's crop)."""
+    """Flip + rotation + scale + shift (+ head turn, `yaw_source_x`) in one resampling (zero padding, like the
+    analyzer's crop)."""
     n = x.shape[0]
     ang = _u(g, n, -cfg.rotate_deg, cfg.rotate_deg) * (math.pi / 180.0)
     s = 1.0 / _u(g, n, *cfg.scale)  # affine_grid maps output to input coordinates
@@ -97,6 +119,9 @@ def geometric(x: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.
     theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
     theta[:, :, 2] = _u(g, 2 * n, -2 * cfg.shift, 2 * cfg.shift).view(n, 2)  # [-1, 1] spans the side
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if cfg.yaw_deg > 0:  # the head turns first, then the camera frames it: yaw maps the affine's source x
+        deg = _u(g, n, -cfg.yaw_deg, cfg.yaw_deg) * _mask(g, n, cfg.yaw_p)
+        grid = torch.stack([yaw_source_x(grid[..., 0], deg, cfg.yaw_radius), grid[..., 1]], dim=-1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 

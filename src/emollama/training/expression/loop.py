@@ -290,12 +290,13 @@ def resume_settings(cfg: LoopConfig, n_fit: int, n_val: int) -> str:
 
 
 # what a run did before each later option existed (fill's default is no longer that: the recipe now fills 25 %)
-_BEFORE_OPTIONS = LoopConfig(mixup=0.0, augment=AugmentConfig(fill=0.0), net=ExpressionNetConfig(mask_context=False))
+_BEFORE_OPTIONS = LoopConfig(mixup=0.0, augment=AugmentConfig(fill=0.0, yaw_deg=0.0),
+                             net=ExpressionNetConfig(mask_context=False))
 
 
 def _with_later_defaults(saved: dict) -> dict:
     """A checkpoint's recorded settings with the options added since (mixup, the net's mask_context, the margin
-    fill) filled in as they behaved before the option, so such a run resumes as it began."""
+    fill, the head turn) filled in as they behaved before the option, so such a run resumes as it began."""
     base = json.loads(resume_settings(_BEFORE_OPTIONS, 0, 0))
     out = {**base, **saved}
     for k, v in base.items():
