@@ -335,6 +335,8 @@ def test_a_run_started_before_the_mixup_context_and_fill_options_resumes(tmp_pat
     state = torch.load(ckpt, weights_only=True)
     old = json.loads(state["settings"])
     del old["mixup"], old["net"]["mask_context"], old["augment"]["fill"]  # a checkpoint from before these options
+    for k in ("yaw_deg", "yaw_p", "yaw_radius"):
+        del old["augment"][k]
     state["settings"] = json.dumps(old, sort_keys=True)
     torch.save(state, ckpt)
     L.train_loop(cfg, tmp_path, (x, y), (x, y), progress=False)  # resumes (nothing left to train)
@@ -344,6 +346,8 @@ def test_a_run_started_before_the_mixup_context_and_fill_options_resumes(tmp_pat
         L.train_loop(replace(cfg, net=replace(TINY, mask_context=True)), tmp_path, (x, y), (x, y), progress=False)
     with pytest.raises(ValueError, match="augment"):
         L.train_loop(replace(cfg, augment=replace(GENTLE, fill=0.5)), tmp_path, (x, y), (x, y), progress=False)
+    with pytest.raises(ValueError, match="augment"):
+        L.train_loop(replace(cfg, augment=replace(GENTLE, yaw_deg=30.0)), tmp_path, (x, y), (x, y), progress=False)
 
 
 def test_epoch_pace_and_line():
