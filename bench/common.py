@@ -24,6 +24,21 @@ RESULTS = ROOT / "bench" / "results"
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"  # the default --root of the FER2013 benchmarks
 
 
+def parse_candidates(specs: list[str], taken: tuple[str, ...], bench: str) -> dict[str, str]:
+    """``--candidate`` values ``["FILE"]`` or ``["NAME=FILE", ...]`` -> {name: file}; a bare FILE is named
+    ``candidate``. Exits with a message naming ``bench`` for a name in ``taken`` or twice, or a missing file."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        name, path = (name, path) if sep else ("candidate", spec)
+        if name in out or name in taken:
+            raise SystemExit(f"{bench}: candidate name {name!r} is taken; give each --candidate its own NAME=FILE")
+        if not Path(path).is_file():
+            raise SystemExit(f"{bench}: candidate weights {path} not found")
+        out[name] = path
+    return out
+
+
 def metrics_rows(run_dir: Path) -> list[dict]:
     """The per-epoch rows of a training run's ``metrics.jsonl`` (expression loop or Trainer), in order."""
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]

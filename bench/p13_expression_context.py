@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, machine_info, parse_candidates, write_json  # noqa: E402
 
 RENDERINGS = ("native", "photo_flat", "photo_edge")
 FRAME = (480, 640)  # (H, W) of the photo renderings
@@ -64,20 +64,6 @@ def render(rgb: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.pad(up[..., c], pads, constant_values=mean[c]) for c in range(3)], axis=-1)
 
 
-def parse_candidates(specs: list[str]) -> dict[str, str]:
-    """``["FILE"]`` or ``["NAME=FILE", ...]`` -> {name: file}; a bare FILE is named ``candidate``."""
-    out = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        name, path = (name, path) if sep else ("candidate", spec)
-        if name in out or name in ("shipped", "shipped_masked_at_inference"):
-            raise SystemExit(f"p13: candidate name {name!r} is taken; give each --candidate its own NAME=FILE")
-        if not Path(path).is_file():
-            raise SystemExit(f"p13: candidate weights {path} not found")
-        out[name] = path
-    return out
-
-
 def load_models(candidates: dict[str, str]) -> dict:
     """{name: loaded `LearnedExpression`}: the shipped file twice (its own crops; masked crops), the candidates."""
     from emollama.faces.expression_net import LearnedExpression
@@ -99,7 +85,7 @@ def main() -> int:
                     help="also score this emonet weights file (repeatable, each as NAME=FILE)")
     ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")
     args = ap.parse_args()
-    candidates = parse_candidates(args.candidate)
+    candidates = parse_candidates(args.candidate, ("shipped", "shipped_masked_at_inference"), "p13")
     if not Path(args.root).exists():
         print(f"p13 skipped: needs FER2013 at {args.root}")
         return 0
