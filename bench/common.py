@@ -39,6 +39,26 @@ def parse_candidates(specs: list[str], taken: tuple[str, ...], bench: str) -> di
     return out
 
 
+def add_publictest_args(ap) -> None:
+    """--root, --candidate and --limit: the options of the benches that score weights files on PublicTest."""
+    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
+    ap.add_argument("--candidate", metavar="[NAME=]FILE", action="append", default=[],
+                    help="also score this emonet weights file (repeatable, each as NAME=FILE)")
+    ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")
+
+
+def publictest_in_seeded_order(root: str, limit: int) -> tuple[list, list[int]]:
+    """FER2013 PublicTest's samples and the indices to score: a seed-0 shuffle, its first ``limit`` (0 = all), so a
+    --limit run scores a fixed subset."""
+    import numpy as np
+
+    from emollama.data.benchmarks import get_benchmark
+
+    samples = get_benchmark("fer2013").load(root, "publictest").samples
+    order = np.random.default_rng(0).permutation(len(samples)).tolist()
+    return samples, order[:limit] if limit > 0 else order
+
+
 def metrics_rows(run_dir: Path) -> list[dict]:
     """The per-epoch rows of a training run's ``metrics.jsonl`` (expression loop or Trainer), in order."""
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]

@@ -31,7 +31,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, machine_info, parse_candidates, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    add_publictest_args,
+    machine_info,
+    parse_candidates,
+    publictest_in_seeded_order,
+    write_json,
+)
 
 ANGLES = (0, 15, 30, 45)  # degrees of yaw
 RADIUS = 0.8  # the cylinder's half-width in half-sides of the image, as in the augmentation's default
@@ -58,10 +65,7 @@ def turn(rgb: np.ndarray, deg: float) -> np.ndarray:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
-    ap.add_argument("--candidate", metavar="[NAME=]FILE", action="append", default=[],
-                    help="also score this emonet weights file (repeatable, each as NAME=FILE)")
-    ap.add_argument("--limit", type=int, default=0, help="first N images of a seeded shuffle (default 0: all)")
+    add_publictest_args(ap)
     args = ap.parse_args()
     candidates = parse_candidates(args.candidate, ("shipped",), "p15")
     if not Path(args.root).exists():
@@ -70,7 +74,6 @@ def main() -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from emollama.data.benchmarks import get_benchmark
     from emollama.evaluation.metrics import compute_metrics
     from emollama.faces.detect import DetectorConfig, FaceDetector
     from emollama.faces.expression_net import LearnedExpression, expression_input
@@ -78,9 +81,7 @@ def main() -> int:
     from emollama.media.decode import load_image
 
     torch.set_num_threads(2)
-    samples = get_benchmark("fer2013").load(args.root, "publictest").samples
-    order = np.random.default_rng(0).permutation(len(samples))
-    order = order[: args.limit] if args.limit > 0 else order
+    samples, order = publictest_in_seeded_order(args.root, args.limit)
     finder = FaceFinder(FaceDetector(DetectorConfig()), "auto", landmarks=False)
     t0 = time.perf_counter()
     models = {"shipped": LearnedExpression(threads=2)}
