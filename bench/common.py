@@ -59,6 +59,37 @@ def publictest_in_seeded_order(root: str, limit: int) -> tuple[list, list[int]]:
     return samples, order[:limit] if limit > 0 else order
 
 
+def score_views(samples: list, order: list[int], models: dict, views: Callable, desc: str) -> dict:
+    """Each model's label for every view of every PublicTest image in ``order``, through the analyzer's own face
+    finder (``--faces auto``) and each model's own crop definition (`expression_input` with its ``cfg``).
+
+    ``models``: {name: loaded `LearnedExpression`}; ``views(rgb, i)`` yields (key, (H, W, 3) uint8 image) for image
+    index ``i`` in a fixed key order. Returns ``truth`` (N,), ``pred`` {(name, key): (N,) label index, -1 where the
+    view has no face} and ``no_face`` {key: count}."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from emollama.faces.detect import DetectorConfig, FaceDetector
+    from emollama.faces.expression_net import expression_input
+    from emollama.faces.find import FaceFinder
+    from emollama.media.decode import load_image
+
+    finder = FaceFinder(FaceDetector(DetectorConfig()), "auto", landmarks=False)
+    labels = next(iter(models.values())).labels
+    truth = np.array([labels.index(samples[i].label) for i in order])
+    pred: dict = {}
+    no_face: dict = {}
+    for j, i in enumerate(tqdm(order, unit="img", desc=desc, mininterval=5)):
+        for key, img in views(load_image(samples[i].media), int(i)):
+            faces = finder.find(img)
+            no_face[key] = no_face.get(key, 0) + (not faces)
+            for name, m in models.items():
+                row = pred.setdefault((name, key), np.full(len(order), -1))
+                if faces:
+                    row[j] = int(m.predict_batch(expression_input(img, faces[0].box, m.cfg)[None])[0].argmax())
+    return {"truth": truth, "pred": pred, "no_face": no_face}
+
+
 def metrics_rows(run_dir: Path) -> list[dict]:
     """The per-epoch rows of a training run's ``metrics.jsonl`` (expression loop or Trainer), in order."""
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]

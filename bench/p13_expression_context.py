@@ -46,6 +46,7 @@ from common import (  # noqa: E402
     machine_info,
     parse_candidates,
     publictest_in_seeded_order,
+    score_views,
     write_json,
 )
 
@@ -94,35 +95,22 @@ def main() -> int:
         print(f"p13 skipped: needs FER2013 at {args.root}")
         return 0
     import torch
-    from tqdm.auto import tqdm
 
     from emollama.evaluation.metrics import compute_metrics
-    from emollama.faces.detect import DetectorConfig, FaceDetector
-    from emollama.faces.expression_net import expression_input
-    from emollama.faces.find import FaceFinder
-    from emollama.media.decode import load_image
 
     torch.set_num_threads(2)
     samples, order = publictest_in_seeded_order(args.root, args.limit)
-    finder = FaceFinder(FaceDetector(DetectorConfig()), "auto", landmarks=False)
     t0 = time.perf_counter()
     models = load_models(candidates)
     labels = models["shipped"].labels
-    truth = np.array([labels.index(samples[i].label) for i in order])
-    pred = {(m, r): np.full(len(order), -1) for m in models for r in RENDERINGS}
-    no_face = dict.fromkeys(RENDERINGS, 0)
-    for j, i in enumerate(tqdm(order, unit="img", desc="p13", mininterval=5)):
-        rgb = load_image(samples[i].media)
-        rng = np.random.default_rng([0, int(i)])  # the same frame position whatever --limit is
+
+    def views(rgb: np.ndarray, i: int):
+        rng = np.random.default_rng([0, i])  # the same frame position whatever --limit is
         for r in RENDERINGS:
-            img = render(rgb, r, rng)
-            faces = finder.find(img)
-            if not faces:
-                no_face[r] += 1
-                continue
-            for name, m in models.items():
-                crop = expression_input(img, faces[0].box, m.cfg)  # each model's own crop definition
-                pred[name, r][j] = int(m.predict_batch(crop[None])[0].argmax())
+            yield r, render(rgb, r, rng)
+
+    scored = score_views(samples, order, models, views, "p13")
+    truth, pred, no_face = scored["truth"], scored["pred"], scored["no_face"]
     out = {}
     for name, m in models.items():
         res = {"sha256": hashlib.sha256(m.weights.read_bytes()).hexdigest(), "mask_context": m.cfg.mask_context}

@@ -74,7 +74,8 @@ class Options:
                                          "background there; training only, the crop itself is unchanged; 0 = off "
                                          f"(default {_LOOP.augment.fill}, the shipped recipe; 0 with --context mask)")
     yaw: float = arg(_LOOP.augment.yaw_deg, type=_non_negative, metavar="DEG",
-                     help="head-turn augmentation: 40 %% of training crops re-projected as a head turned by up to "
+                     help=f"head-turn augmentation: {round(_LOOP.augment.yaw_p * 100)} %% of training crops "
+                          "re-projected as a head turned by up to "
                           "DEG degrees left or right (a cylinder model), as posed photos show faces at 15-45 degrees "
                           "where FER2013's are mostly frontal; 0 = off (default {default:g})")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
