@@ -110,8 +110,15 @@ def _git_sha() -> str | None:
     return res.stdout.strip() or None
 
 
+def _git_dirty() -> bool | None:
+    """True when tracked files differ from HEAD: then ``git_sha`` alone does not reproduce the result."""
+    res = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                         capture_output=True, text=True, check=False)
+    return bool(res.stdout.strip()) if res.returncode == 0 else None
+
+
 def machine_info() -> dict:
-    """CPU, RAM, OS, Python and library versions, torch threads, UTC date, git sha."""
+    """CPU, RAM, OS, Python and library versions, torch threads, UTC date, git sha and whether the tree was dirty."""
     import peft
     import torch
     import transformers
@@ -131,6 +138,7 @@ def machine_info() -> dict:
         "torch_threads": torch.get_num_threads(),
         "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],  # > cores: other jobs shared the CPU
         "git_sha": _git_sha(),
+        "git_dirty": _git_dirty(),
     }
 
 

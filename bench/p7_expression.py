@@ -15,6 +15,7 @@ Writes bench/results/p7_expression.json (and a confusion PNG per model next to i
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -82,7 +83,10 @@ def score(records: list[dict], paths: list[str]) -> dict:
 
 
 def network_ms(crops: int = 200) -> dict:
-    """The learned network alone: median ms per face at batch 1, 2 threads (crop + grey + forward + softmax)."""
+    """The learned network alone: median ms per face at batch 1, 2 threads (crop + grey + forward + softmax).
+
+    The issue's budget (5 ms a face at batch 1 on 2 cores) is checked on this figure; the records' ``expression``
+    stage (``expression_ms_per_face_median``) also holds the analyzer's call overhead on real images."""
     import torch
 
     from emollama.faces.expression_net import LearnedExpression
@@ -123,9 +127,13 @@ def main() -> int:
     if not paths:
         print(f"no PublicTest images under {base}/test", file=sys.stderr)
         return 1
+    from emollama.faces.expression_net import DEFAULT_WEIGHTS
+
     out: dict = {"benchmark": "p7_expression", "split": "FER2013 PublicTest", "images": len(paths),
                  "command": "python bench/p7_expression.py" + (f" --limit {args.limit}" if args.limit else ""),
-                 "machine": machine_info(), "models": {}}
+                 "machine": machine_info(),
+                 # which weights `emollama analyze` labelled with: the sha alone misleads when the file is uncommitted
+                 "emonet_weights_sha256": hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest(), "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "inputs"
         listing.mkdir()
@@ -153,7 +161,8 @@ def main() -> int:
     out["war_gain_points"] = round(100 * (e["war"] - b["war"]), 2)
     out["targets"] = {"war>=0.70": e["war"] >= 0.70, "uar>=0.66": e["uar"] >= 0.66,
                       "war_gain>=4pts": out["war_gain_points"] >= 4.0, "no_face==0": e["no_face"] == 0,
-                      "ms_per_face<=5": out["network_batch1"]["median_ms"] <= 5.0}
+                      "ms_per_face<=5": out["network_batch1"]["median_ms"] <= 5.0,
+                      "analyzer_expression_stage_ms<=5": (e["expression_ms_per_face_median"] or 1e9) <= 5.0}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = f"_limit{args.limit}" if args.limit else ""
     (RESULTS / f"p7_expression{suffix}.json").write_text(json.dumps(out, indent=2) + "\n")

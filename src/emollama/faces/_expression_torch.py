@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from emollama.faces.expression_net import ExpressionNetConfig
+
+log = logging.getLogger(__name__)
 
 
 class _Block(nn.Module):
@@ -46,9 +50,10 @@ class ExpressionNet(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cin, len(cfg.labels)))
 
-    def fuse_for_inference(self) -> ExpressionNet:
+    def fuse_for_inference(self, trace: bool = True) -> ExpressionNet:
         """Fold every BatchNorm into its convolution and switch to channels-last (eval only): 4.0 -> 2.8 ms a face
-        at batch 1 on 2 threads, logits equal to ~1e-7."""
+        at batch 1 on 2 threads, logits equal to ~1e-7. With ``trace``, `predict` then runs a frozen TorchScript
+        trace of `forward` (`_trace`)."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
         self.eval()
@@ -58,14 +63,34 @@ class ExpressionNet(nn.Module):
             b.conv2, b.bn2 = fuse_conv_bn_eval(b.conv2, b.bn2), nn.Identity()
             if b.proj is not None:
                 b.proj[0], b.proj[1] = fuse_conv_bn_eval(b.proj[0], b.proj[1]), nn.Identity()
-        return self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)
+        if trace:
+            self._trace()
+        return self
+
+    def _trace(self) -> None:
+        """Freeze a TorchScript trace of `forward` for `predict`: the graph runs oneDNN convolutions on weights
+        packed once (eager repacks them at every call, 85 % of its time), which cuts a face (crop + mirror, batch 2)
+        from ~5.2 to ~4.0 ms on 2 threads, logits equal to ~1e-7. TorchScript is deprecated in torch 2.13 but the
+        only ahead-of-time path without a C++ toolchain or a compile pause at load (`torch.compile`); where it fails
+        or is gone, `predict` stays eager: the same numbers, slower."""
+        x = torch.rand(2, 1, self.cfg.size, self.cfg.size).contiguous(memory_format=torch.channels_last)
+        try:
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                warnings.simplefilter("ignore", DeprecationWarning)  # users cannot act on it; the fallback can
+                traced = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(self, x)))
+        except Exception as e:  # noqa: BLE001 - any failure of an optional speed-up keeps the eager path
+            log.info("expression network: TorchScript trace unavailable (%s); running eager", e)
+            return
+        object.__setattr__(self, "_traced", traced)  # not a submodule: stays out of state_dict and .to()
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Inference logits (B, n_labels): with ``cfg.flip_tta`` the mean over the crop and its mirror image."""
         x = x.contiguous(memory_format=torch.channels_last)
+        fwd = self.__dict__.get("_traced") or self
         if not self.cfg.flip_tta:
-            return self(x)
-        return self(torch.cat([x, x.flip(3)])).view(2, x.shape[0], -1).mean(0)
+            return fwd(x)
+        return fwd(torch.cat([x, x.flip(3)])).view(2, x.shape[0], -1).mean(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=(1, 2, 3), keepdim=True)

@@ -1,0 +1,92 @@
+"""The learned expression network's inference path: BatchNorm folding + a frozen TorchScript trace must give the
+training network's logits (tiny random configs; the shipped file when it is in the package)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emollama.faces._expression_torch import ExpressionNet, load_network, save_network, to_tensor
+from emollama.faces.expression_net import DEFAULT_WEIGHTS, ExpressionNetConfig
+
+TINY = ExpressionNetConfig(widths=(4, 8, 8, 16), blocks=(1, 1, 1, 1))
+
+
+def _trained_like(cfg: ExpressionNetConfig, seed: int = 0) -> ExpressionNet:
+    """A random network whose BatchNorms hold non-trivial running statistics, as after training."""
+    torch.manual_seed(seed)
+    net = ExpressionNet(cfg)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def _crops(n: int, size: int = 48, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+@pytest.mark.parametrize("flip_tta", [True, False])
+def test_traced_inference_matches_the_training_network(batch, flip_tta):
+    cfg = ExpressionNetConfig(**{**TINY.__dict__, "flip_tta": flip_tta})
+    ref_net = _trained_like(cfg)
+    x = to_tensor(_crops(batch))
+    with torch.inference_mode():
+        ref = ref_net(x) if not flip_tta else (ref_net(x) + ref_net(x.flip(3))) / 2
+        fast = _trained_like(cfg).fuse_for_inference()
+        assert "_traced" in fast.__dict__, "the trace should succeed on a stock torch build"
+        out = fast.predict(x)
+    assert out.shape == (batch, len(cfg.labels))
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_the_trace_stays_out_of_the_state_dict_and_eager_predict_agrees():
+    net = _trained_like(TINY).fuse_for_inference()
+    assert not any(k.startswith("_traced") for k in net.state_dict())
+    x = to_tensor(_crops(5, seed=2))
+    with torch.inference_mode():
+        traced = net.predict(x)
+        net.__dict__.pop("_traced")
+        eager = net.predict(x)
+    torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_loading_inside_inference_mode_still_traces(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_network(_trained_like(TINY), path, {"temperature": "1.0"}, fp16=False)
+    with torch.inference_mode():  # a caller that loads lazily inside its own inference block
+        net, _, _ = load_network(path)
+        out = net.predict(to_tensor(_crops(2, seed=3)))
+    assert "_traced" in net.__dict__ and torch.isfinite(out).all()
+
+
+def test_a_failed_trace_falls_back_to_eager(monkeypatch, caplog):
+    caplog.set_level("INFO", logger="emollama.faces._expression_torch")
+
+    def broken(*a, **k):
+        raise RuntimeError("no TorchScript here")
+
+    monkeypatch.setattr(torch.jit, "trace", broken)
+    net = _trained_like(TINY)
+    ref = net.predict(to_tensor(_crops(2, seed=4)))
+    fused = _trained_like(TINY).fuse_for_inference()
+    assert "_traced" not in fused.__dict__ and "running eager" in caplog.text
+    with torch.inference_mode():
+        torch.testing.assert_close(fused.predict(to_tensor(_crops(2, seed=4))), ref.detach(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="the shipped expression weights are not in the package")
+def test_the_shipped_network_traced_and_eager_agree():
+    net, _, _ = load_network(DEFAULT_WEIGHTS)
+    x = to_tensor(_crops(16, seed=5))
+    with torch.inference_mode():
+        traced = net.predict(x)
+        net.__dict__.pop("_traced")
+        eager = net.predict(x)
+    torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
+    assert (traced.argmax(1) == eager.argmax(1)).all()
