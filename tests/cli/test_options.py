@@ -112,3 +112,32 @@ def test_helper_builds_arguments_from_fields():
     with pytest.raises(SystemExit):
         p.parse_args(["a"])  # --name is required: it has no default
     assert options_from_args(_Demo, p.parse_args(["a", "--name", "n"])).tags == []
+
+
+@pytest.mark.parametrize("text,value", [("40000000", 40_000_000), ("40M", 40_000_000), ("2.5m", 2_500_000),
+                                        ("500k", 500_000), (" 1G ", 1_000_000_000)])
+def test_pixel_counts_accept_the_suffix_the_help_shows(text, value):
+    from emollama.cli.options import pixel_count
+
+    assert pixel_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "M", "-5", "40MB", "0", "1e6", "forty"])
+def test_bad_pixel_counts_name_the_accepted_forms(text):
+    from emollama.cli.options import pixel_count
+
+    with pytest.raises(argparse.ArgumentTypeError, match="40M"):
+        pixel_count(text)
+
+
+@pytest.mark.parametrize("command", ["analyze", "serve"])
+def test_max_pixels_takes_its_own_default_as_printed(command, capsys):
+    parser = build_parser()
+    sub = _subparser(parser, command)
+    shown = next(a for a in sub._actions if a.dest == "max_pixels").help.split("default ")[-1].rstrip(")")
+    ns = parser.parse_args([command, *(["x.jpg"] if command == "analyze" else []), "--max-pixels", shown])
+    assert ns.max_pixels == field_default(next(f for f in dataclasses.fields(
+        importlib.import_module(f"emollama.cli.{command}").Options) if f.name == "max_pixels"))
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, *(["x.jpg"] if command == "analyze" else []), "--max-pixels", "big"])
+    assert "not a pixel count" in capsys.readouterr().err

@@ -118,3 +118,36 @@ def test_same_file_name_in_two_class_folders_is_two_samples(tmp_path):
     assert sorted(s.id for s in res.samples) == ["angry/Training_1", "happy/Training_2", "sad/Training_1",
                                                  "surprise/Training_3"]
     assert "duplicate id" not in res.report.skipped
+
+
+def test_a_file_without_a_split_prefix_is_counted_not_dropped(tmp_path):
+    root = _folders(tmp_path / "fer2013")
+    _img(root / "train" / "happy" / "my_face.jpg")
+    (root / "train" / "happy" / ".DS_Store").write_bytes(b"\0")  # hidden files are not samples
+    res = get_benchmark("fer2013").load(root, "train")
+    assert len(res.samples) == 3 and res.report.skipped == {"file name without a split prefix": 1}
+    assert "my_face.jpg" in res.report.examples["file name without a split prefix"][0]
+    # another split's files in the shared test/ folder are the protocol, not skips
+    assert get_benchmark("fer2013").load(root, "publictest").report.skipped == {}
+
+
+def test_a_truncated_archive_leaves_nothing_behind_and_a_replaced_one_unpacks_anew(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("EMOLLAMA_CACHE", str(tmp_path / "cache"))
+    _folders(tmp_path / "src" / "fer2013")
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    whole = tmp_path / "whole.tar.gz"
+    with tarfile.open(whole, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "fer2013", arcname="fer2013")
+    data = whole.read_bytes()
+    (shelf / "fer2013.tar.gz").write_bytes(data[: len(data) * 2 // 3])  # an unfinished download
+    with pytest.raises(DatasetLayoutError, match="not a readable"):
+        get_benchmark("fer2013").load(shelf, "train")
+    assert list((tmp_path / "cache" / "datasets").iterdir()) == []
+    (shelf / "fer2013.tar.gz").write_bytes(data)
+    assert len(get_benchmark("fer2013").load(shelf, "train").samples) == 3
+    os.utime(shelf / "fer2013.tar.gz", ns=(1, 1))  # the same name and size, replaced
+    assert len(get_benchmark("fer2013").load(shelf, "train").samples) == 3
+    assert len(list((tmp_path / "cache" / "datasets").iterdir())) == 2

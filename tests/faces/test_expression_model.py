@@ -109,9 +109,9 @@ def test_analyzer_on_a_fixed_publictest_slice(analyzer, fer2013_root):
         f"the shipped weights changed: regenerate {GOLDEN.name} with `python {__file__} --write-golden`")
     same = sum(golden["labels"][k] == v for k, v in predicted.items())
     assert same / SLICE >= 0.97, f"{SLICE - same} of {SLICE} labels differ from the ones the model shipped with"
-    # the shipped model measures 69.1 % here (66.9 % on all of PublicTest); a broken crop, colour conversion or
-    # normalisation drops it far below the 65 % issue #12 asks for. With >= 97 % of the golden labels kept (at most
-    # 10 flips on another CPU) it stays >= 66.3 %
+    # the shipped model's golden labels score 69.7 % here (244 of 350; 70.6 % on all of PublicTest); a broken crop,
+    # colour conversion or normalisation drops it far below the 65 % issue #12 asks for. With >= 97 % of the golden
+    # labels kept (at most 10 flips on another CPU) it stays >= 66.9 %
     assert right / SLICE >= 0.65, f"WAR {right / SLICE:.3f} on the {SLICE}-image slice"
 
 

@@ -49,3 +49,26 @@ def test_mllm_on_the_synthetic_backend(tiny_mp_dir):
         assert face["model"] == models[0]["id"] and abs(sum(face["probabilities"].values()) - 1) < 1e-3
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("mode,kind", [("whole-image", "face"), ("auto", "no_face")])
+def test_serve_faces_mode_reaches_every_request(mode, kind):
+    """A 300x300 flat frame holds no face: `auto` says so (too large to be a crop), `whole-image` analyses it."""
+    import io
+
+    from PIL import Image
+
+    pytest.importorskip("mediapipe")
+    app, _ = _build(["--faces", mode, "--max-concurrency", "1"])
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (128, 120, 110)).save(buf, format="PNG")
+    srv = LiveServer(app)
+    try:
+        r = httpx.post(srv.url + "/v1/analyze", files={"file": ("flat.png", buf.getvalue(), "image/png")}, timeout=60)
+        assert r.status_code == 200, r.text
+        recs = r.json()["records"]
+        assert [x["kind"] for x in recs] == [kind]
+        if kind == "face":
+            assert recs[0]["detector"] == "whole-image" and recs[0]["label"]
+    finally:
+        srv.stop()

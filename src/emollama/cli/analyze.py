@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from emollama.analyze.runner import AnalyzeOptions, build_face_analyzer
-from emollama.cli.options import arg
+from emollama.cli.options import arg, pixel_count, show_pixels
 from emollama.faces.expression import EXPRESSION_MODELS
 from emollama.faces.find import FACE_MODES
 
@@ -64,18 +64,19 @@ class Options:
                          help="analyse at most N faces per photo / video frame, the largest (default {default}); "
                               "a record whose photo had more says so (faces_truncated, warnings)")
     faces: str = arg(_LIB.faces, choices=FACE_MODES,
-                     help="which faces: 'auto' (default) detects, and treats a small image (longer side <= 160 px, "
-                          "e.g. a 48x48 dataset crop) in which nothing is found as one face; 'detect' never does; "
-                          "'whole-image' treats every image as one already-cropped face. Such faces have "
-                          "detector 'whole-image' in the records")
+                     help="which faces: 'auto' (default) detects, and treats a small photo or video frame (longer "
+                          "side <= 160 px, e.g. a 48x48 dataset crop) in which nothing is found as one face; "
+                          "'detect' never does; 'whole-image' treats every photo or frame as one already-cropped "
+                          "face. Such faces have detector 'whole-image' in the records")
     expression: str = arg(_LIB.expression, choices=EXPRESSION_MODELS,
                           help="expression model: 'emonet' (default; learned on FER2013, calibrated, see "
                                "docs/expression_model.md) or 'mini-xception' (the 2017 model with hand-written AU "
                                "fusion rules, kept as a baseline for comparison)")
-    max_pixels: int = arg(_LIB.max_pixels, show=lambda v: f"{v / 1e6:g}M",
-                          help="refuse images larger than this many pixels, checked on the header before decoding "
-                               "(decompression-bomb guard; also Pillow's limit; default {default})")
-    json: bool = arg(False, help="print the records as JSON lines instead of a table")
+    max_pixels: int = arg(_LIB.max_pixels, type=pixel_count, metavar="N", show=show_pixels,
+                          help="refuse images larger than this many pixels (e.g. 40000000, 40M or 500k), checked on "
+                               "the header before decoding (decompression-bomb guard; also Pillow's limit; default "
+                               "{default})")
+    json: bool = arg(False, help="print this run's records as JSON lines instead of a table (needs a .jsonl --out)")
     no_progress: bool = arg(False, help="hide the progress bar")
     native_logs: bool = verbose_field()
 
@@ -105,6 +106,9 @@ def _run(opts: Options) -> int:
     from emollama.media.sampling import parse_policy
 
     parse_policy(opts.video_sampling)  # fail before any work on a typo
+    if opts.json and opts.out.suffix == ".csv":  # the CSV holds no records to print as JSON lines
+        raise ValueError(f"--json prints JSON lines from a .jsonl --out, but --out is {opts.out}: drop --json (a "
+                         f"summary table is printed) or write to {opts.out.with_suffix('.jsonl')}")
     exp = expand_inputs(opts.paths)
     # a path or pattern that leads to no file still gets its (error) record: every input named is accounted for
     items = exp.items + [Item(Path(m), media_kind(Path(m))) for m in exp.missing]
@@ -124,8 +128,8 @@ def _run(opts: Options) -> int:
         analyzer.close()
     if opts.json:
         with open(opts.out, encoding="utf-8") as fh:
-            fh.seek(before if opts.out.suffix != ".csv" else 0)
-            sys.stdout.write(fh.read() if opts.out.suffix != ".csv" else "")
+            fh.seek(before)
+            sys.stdout.write(fh.read())
         return 0 if not summary.errors else 3
     _print_table(summary, opts.out)
     return 0 if not summary.errors else 3

@@ -46,6 +46,23 @@ def arg(default: Any = _MISSING, *, help: str = "", flag: str | tuple[str, ...] 
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
 
 
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def pixel_count(text: str) -> int:
+    """argparse type for a pixel count: ``40000000``, ``40M``, ``2.5m`` or ``500k`` (decimal: M = 10^6)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", text)
+    value = float(m.group(1)) * _SUFFIX[m.group(2).lower()] if m else 0
+    if not m or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pixel count: use e.g. 40000000, 40M or 500k")
+    return int(value)
+
+
+def show_pixels(n: int) -> str:
+    """``40000000`` -> ``"40M"``: how `pixel_count` help texts show their default."""
+    return f"{n / 1e6:g}M"
+
+
 def field_default(f: dataclasses.Field) -> Any:
     """The default of dataclass field ``f`` (a fresh one from its factory); MISSING when it has none."""
     if f.default is not _MISSING:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from emollama.analyze.runner import AnalyzeOptions
 from emollama.api import MediaLimits
-from emollama.cli.options import arg, options_from_args
+from emollama.cli.options import arg, options_from_args, pixel_count, show_pixels
 from emollama.faces.expression import EXPRESSION_MODELS
 from emollama.faces.find import FACE_MODES
 from emollama.serve.limits import ServeSettings
@@ -58,8 +58,9 @@ class Options:
     body_timeout_s: float = arg(_S.body_timeout_s, metavar="S",
                                 help="seconds to wait for the next piece of a request body before answering 408 "
                                      "(default {default:g})")
-    max_pixels: int = arg(_M.max_pixels, metavar="N", show=lambda v: f"{v / 1e6:g}M",
-                          help="largest image / video frame in pixels (413 beyond; default {default})")
+    max_pixels: int = arg(_M.max_pixels, metavar="N", type=pixel_count, show=show_pixels,
+                          help="largest image / video frame in pixels, e.g. 40000000, 40M or 500k (413 beyond; "
+                               "default {default})")
     max_video_s: float = arg(_M.max_video_s, metavar="S",
                              help="longest video in seconds (413 beyond; default {default:g})")
     max_video_frames: int = arg(_M.max_video_frames, metavar="N",
@@ -76,8 +77,9 @@ class Options:
     backend: str = arg(_A.backend, choices=["mediapipe", "synthetic"],
                        help="analyzer backend (default {default}; 'synthetic' detects no real faces: tests only)")
     faces: str = arg(_A.faces, choices=FACE_MODES,
-                     help="which faces, as `emollama analyze --faces` (default {default}: a small image with no "
-                          "detected face, e.g. a 48x48 crop, is analysed as one face)")
+                     help="how faces are found, as `emollama analyze --faces`, for every request (default "
+                          "{default}: a small image or frame with no detected face, e.g. a 48x48 crop, is analysed "
+                          "as one face)")
     expression: str = arg(_A.expression, choices=EXPRESSION_MODELS,
                           help="expression model, as `emollama analyze --expression` (default {default}, the learned "
                                "model)")

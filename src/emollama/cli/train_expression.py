@@ -65,8 +65,8 @@ class Options:
     context: str = arg("mask" if _LOOP.net.mask_context else "keep", choices=["mask", "keep"],
                        help="what the crop shows outside the face box: keep = the image, zero-padded beyond its "
                             "edge (the shipped model); mask = black, the same for FER2013's 48 px crops and for "
-                            "photos (docs/expression_model.md has its figures) (default {default}); part of the crop "
-                            "cache's key")
+                            "photos; docs/expression_model.md has its figures (default {default}; part of the crop "
+                            "cache's key)")
     fill_margin: float | None = arg(None, type=_probability, metavar="P",
                                     help="probability that a training crop's zero-padded margin (the part of the "
                                          "crop beyond FER2013's 48 px image) is filled with synthetic context, its "
@@ -80,15 +80,16 @@ class Options:
                           "where FER2013's are mostly frontal; 0 = off (default {default:g})")
     seed: int = arg(_LOOP.seed, help="seed for the split, order and augmentation (default {default})")
     val_fraction: float = arg(_RECIPE.val_fraction, type=_fraction,
-                              help="share of train held out to pick the epoch and fit the temperature "
-                                   "(default {default})")
+                              help="fraction of train (0-1) held out, stratified, to pick the epoch and fit the "
+                                   "temperature (default {default})")
     precision: str = arg(_LOOP.precision, choices=list(PRECISIONS),
                          help="arithmetic of the training convolutions: bf16 (2.3x faster where the CPU has native "
                               "bfloat16: AVX512-BF16 or AMX), fp32, or auto = bf16 where native, else fp32 "
                               "(default {default}; the shipped weights were trained with bf16)")
     compile: str = arg(_LOOP.compile, choices=list(COMPILES),
-                       help="run training through torch.compile: on (~15%% more images/s; needs a C++ compiler, under "
-                            "a minute to compile per call), off, or auto = on where g++/c++/clang++ is on PATH "
+                       help="run training through torch.compile: on (1.06x the images/s of eager for the shipped "
+                            "network, bench P11; needs a C++ compiler, under a minute to compile per call), off, or "
+                            "auto = on where g++/c++/clang++ is on PATH "
                             "(default {default}); a run must be resumed with the same setting")
     threads: int = arg(_LOOP.threads, help="torch threads for training (default {default})")
     workers: int = arg(_RECIPE.workers, help="processes for the cropping pass (default {default})")

@@ -34,6 +34,8 @@ FOLDER_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral
 _PREFIX = {"train": ("Training",), "publictest": ("PublicTest",), "privatetest": ("PrivateTest",),
            "test": ("PublicTest", "PrivateTest")}
 _USAGE = {"Training": "train", "PublicTest": "publictest", "PrivateTest": "privatetest"}
+_ANY_PREFIX = tuple(p + "_" for p in _USAGE)
+NAME_UNKNOWN = "file name without a split prefix"
 _FIX = ("pass the folder that holds train/ and test/ (the Kaggle image-folder release), a folder with fer2013.csv, "
         "or the folder with the fer2013 .tar.gz")
 
@@ -43,8 +45,10 @@ def cache_dir() -> Path:
 
 
 def _unpack(archive: Path) -> Path:
-    """Unpack ``archive`` once (keyed by name + size) into the cache; returns the folder holding train/ test/."""
-    key = hashlib.sha256(f"{archive.name}:{archive.stat().st_size}".encode()).hexdigest()[:12]
+    """Unpack ``archive`` once (keyed by name, size and modification time: a replaced archive unpacks anew) into the
+    cache; returns the folder holding train/ test/."""
+    st = archive.stat()
+    key = hashlib.sha256(f"{archive.name}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     dest = cache_dir() / f"fer2013-{key}"
     done = dest / ".complete"
     if not done.is_file():
@@ -56,11 +60,9 @@ def _unpack(archive: Path) -> Path:
         try:
             with tarfile.open(archive) as tf:
                 tf.extractall(tmp, filter="data")
-        except (tarfile.TarError, OSError) as err:
+        except (tarfile.TarError, OSError, EOFError) as err:  # EOFError: a cut .gz (an unfinished download)
+            shutil.rmtree(tmp, ignore_errors=True)  # a half-extracted copy is never reused: the next call starts over
             raise R.DatasetLayoutError(f"FER2013: {archive} is not a readable .tar.gz ({err}). Fix: {_FIX}") from err
-        finally:
-            if not any(tmp.iterdir()):
-                shutil.rmtree(tmp, ignore_errors=True)
         if dest.exists():  # another process finished first
             shutil.rmtree(tmp, ignore_errors=True)
         else:
@@ -125,7 +127,12 @@ class FER2013(Benchmark):
             if not d.is_dir():
                 continue
             for f in sorted(d.iterdir()):
-                if not f.name.startswith(tuple(p + "_" for p in _PREFIX[split])) or not f.is_file():
+                if not f.is_file() or f.name.startswith("."):
+                    continue
+                if not f.name.startswith(tuple(p + "_" for p in _PREFIX[split])):
+                    if not f.name.startswith(_ANY_PREFIX):  # another split's file is the protocol, not a skip
+                        report.skip(NAME_UNKNOWN, str(f), f"the name starts with none of {list(_ANY_PREFIX)}, so "
+                                    "its split is unknown; rename it (e.g. Training_<n>.jpg) or move it out")
                     continue
                 n += 1
                 # keyed by class folder and name: the Kaggle folder release reuses two names across folders
