@@ -45,14 +45,18 @@ def test_traced_inference_matches_the_training_network(batch, flip_tta):
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
 
 
-def test_the_trace_stays_out_of_the_state_dict_and_eager_predict_agrees():
-    net = _trained_like(TINY).fuse_for_inference()
-    assert not any(k.startswith("_traced") for k in net.state_dict())
-    x = to_tensor(_crops(5, seed=2))
+def _traced_then_eager(net: ExpressionNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`predict` through the trace, then with the trace dropped (the eager path of the same fused network)."""
     with torch.inference_mode():
         traced = net.predict(x)
         net.__dict__.pop("_traced")
-        eager = net.predict(x)
+        return traced, net.predict(x)
+
+
+def test_the_trace_stays_out_of_the_state_dict_and_eager_predict_agrees():
+    net = _trained_like(TINY).fuse_for_inference()
+    assert not any(k.startswith("_traced") for k in net.state_dict())
+    traced, eager = _traced_then_eager(net, to_tensor(_crops(5, seed=2)))
     torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
 
 
@@ -83,10 +87,6 @@ def test_a_failed_trace_falls_back_to_eager(monkeypatch, caplog):
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="the shipped expression weights are not in the package")
 def test_the_shipped_network_traced_and_eager_agree():
     net, _, _ = load_network(DEFAULT_WEIGHTS)
-    x = to_tensor(_crops(16, seed=5))
-    with torch.inference_mode():
-        traced = net.predict(x)
-        net.__dict__.pop("_traced")
-        eager = net.predict(x)
+    traced, eager = _traced_then_eager(net, to_tensor(_crops(16, seed=5)))
     torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
     assert (traced.argmax(1) == eager.argmax(1)).all()
