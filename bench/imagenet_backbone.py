@@ -87,8 +87,11 @@ class PretrainedExpressionNet(nn.Module):
         width = next(m.out_channels for m in reversed(list(self.features.modules())) if isinstance(m, nn.Conv2d))
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(width, len(cfg.labels)))
 
-    def fuse_for_inference(self) -> PretrainedExpressionNet:
-        """Fold every BatchNorm into the convolution before it (eval only), as the shipped network does."""
+    def fuse_for_inference(self, trace: bool = False) -> PretrainedExpressionNet:
+        """Fold every BatchNorm into the convolution before it (eval only), as the shipped network does; eager only
+        (``trace`` is accepted for the same call as `ExpressionNet.fuse_for_inference`, and must be False)."""
+        if trace:
+            raise ValueError("the ImageNet variant has no traced path; P14 times both networks eager")
         self.eval()
 
         def fold(seq: nn.Module) -> None:

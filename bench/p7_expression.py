@@ -102,13 +102,15 @@ def network_ms(crops: int = 300) -> dict:
     img = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
     box = FaceBox(200, 120, 400, 360)
     times: dict[str, list[float]] = {"traced": [], "eager": []}
+    pair = [("traced", traced), ("eager", eager)]
     for i in range(crops + 20):
-        for name, m in (("traced", traced), ("eager", eager)):
+        for name, m in pair if i % 2 else pair[::-1]:  # alternate which goes first: no order bias
             t0 = time.perf_counter()
             m.predict_face(img, box)
             if i >= 20:  # warm-up: the trace's first calls profile and optimise the graph
                 times[name].append((time.perf_counter() - t0) * 1000)
-    return {"median_ms": round(statistics.median(times["traced"]), 3),
+    return {"traced": "_traced" in traced.load().__dict__,  # False: the trace failed and both figures are eager
+            "median_ms": round(statistics.median(times["traced"]), 3),
             "p90_ms": round(float(np.percentile(times["traced"], 90)), 3),
             "eager_median_ms": round(statistics.median(times["eager"]), 3),
             "eager_p90_ms": round(float(np.percentile(times["eager"], 90)), 3), "threads": 2, "faces": crops}
@@ -167,7 +169,8 @@ def main() -> int:
     out["targets"] = {"war>=0.70": e["war"] >= 0.70, "uar>=0.66": e["uar"] >= 0.66,
                       "war_gain>=4pts": out["war_gain_points"] >= 4.0, "no_face==0": e["no_face"] == 0,
                       "ms_per_face<=5": out["network_batch1"]["median_ms"] <= 5.0,
-                      "analyzer_expression_stage_ms<=5": (e["expression_ms_per_face_median"] or 1e9) <= 5.0}
+                      "analyzer_expression_stage_ms<=5": e["expression_ms_per_face_median"] is not None
+                      and e["expression_ms_per_face_median"] <= 5.0}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = f"_limit{args.limit}" if args.limit else ""
     (RESULTS / f"p7_expression{suffix}.json").write_text(json.dumps(out, indent=2) + "\n")

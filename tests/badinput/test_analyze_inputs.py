@@ -119,8 +119,9 @@ def test_json_after_resume_of_a_torn_file(bad_corpus, tmp_path, capsys):
     assert [json.loads(x)["source"] for x in lines] == [str(bad_corpus["same_stem_c"])]
 
 
-def test_json_with_a_csv_out_is_refused_before_any_work(bad_corpus, tmp_path, capsys):
-    out = tmp_path / "r.csv"
+@pytest.mark.parametrize("name", ["r.csv", "r.CSV"])
+def test_json_with_a_csv_out_is_refused_before_any_work(bad_corpus, tmp_path, capsys, name):
+    out = tmp_path / name
     assert analyze(bad_corpus["same_stem_a"], "--out", out, "--json") == 1
     err = capsys.readouterr().err
     assert "--json" in err and str(out.with_suffix(".jsonl")) in err and not out.exists()

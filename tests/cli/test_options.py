@@ -115,14 +115,15 @@ def test_helper_builds_arguments_from_fields():
 
 
 @pytest.mark.parametrize("text,value", [("40000000", 40_000_000), ("40M", 40_000_000), ("2.5m", 2_500_000),
-                                        ("500k", 500_000), (" 1G ", 1_000_000_000)])
+                                        ("500k", 500_000), (" 1G ", 1_000_000_000), ("40_000_000", 40_000_000),
+                                        ("+7", 7)])
 def test_pixel_counts_accept_the_suffix_the_help_shows(text, value):
     from emollama.cli.options import pixel_count
 
     assert pixel_count(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "M", "-5", "40MB", "0", "1e6", "forty"])
+@pytest.mark.parametrize("text", ["", "M", "-5", "40MB", "0", "1e6", "forty", "1.5", "0.0005k"])
 def test_bad_pixel_counts_name_the_accepted_forms(text):
     from emollama.cli.options import pixel_count
 
@@ -141,3 +142,10 @@ def test_max_pixels_takes_its_own_default_as_printed(command, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args([command, *(["x.jpg"] if command == "analyze" else []), "--max-pixels", "big"])
     assert "not a pixel count" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [40_000_000, 100_000_000, 1_234_567, 999])
+def test_a_shown_pixel_default_reads_back_as_itself(n):
+    from emollama.cli.options import pixel_count, show_pixels
+
+    assert pixel_count(show_pixels(n)) == n

@@ -76,7 +76,7 @@ class Options:
                           help="refuse images larger than this many pixels (e.g. 40000000, 40M or 500k), checked on "
                                "the header before decoding (decompression-bomb guard; also Pillow's limit; default "
                                "{default})")
-    json: bool = arg(False, help="print this run's records as JSON lines instead of a table (needs a .jsonl --out)")
+    json: bool = arg(False, help="print this run's records as JSON lines instead of a table (not with a .csv --out)")
     no_progress: bool = arg(False, help="hide the progress bar")
     native_logs: bool = verbose_field()
 
@@ -106,9 +106,9 @@ def _run(opts: Options) -> int:
     from emollama.media.sampling import parse_policy
 
     parse_policy(opts.video_sampling)  # fail before any work on a typo
-    if opts.json and opts.out.suffix == ".csv":  # the CSV holds no records to print as JSON lines
-        raise ValueError(f"--json prints JSON lines from a .jsonl --out, but --out is {opts.out}: drop --json (a "
-                         f"summary table is printed) or write to {opts.out.with_suffix('.jsonl')}")
+    if opts.json and opts.out.suffix.lower() == ".csv":  # as ResultStore decides: no records to print as JSON
+        raise ValueError(f"--json prints the JSON lines written to --out, but --out is a CSV file ({opts.out}): "
+                         f"drop --json (a summary table is printed) or write to {opts.out.with_suffix('.jsonl')}")
     exp = expand_inputs(opts.paths)
     # a path or pattern that leads to no file still gets its (error) record: every input named is accounted for
     items = exp.items + [Item(Path(m), media_kind(Path(m))) for m in exp.missing]

@@ -50,17 +50,23 @@ _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
 
 
 def pixel_count(text: str) -> int:
-    """argparse type for a pixel count: ``40000000``, ``40M``, ``2.5m`` or ``500k`` (decimal: M = 10^6)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", text)
-    value = float(m.group(1)) * _SUFFIX[m.group(2).lower()] if m else 0
-    if not m or value < 1:
+    """argparse type for a whole number of pixels: ``40000000``, ``40_000_000``, ``40M``, ``2.5m`` or ``500k``
+    (decimal: M = 10^6)."""
+    m = re.fullmatch(r"\s*\+?(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", text.replace("_", ""))
+    value = float(m.group(1)) * _SUFFIX[m.group(2).lower()] if m else 0.0
+    if not m or value < 1 or value != int(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a pixel count: use e.g. 40000000, 40M or 500k")
     return int(value)
 
 
 def show_pixels(n: int) -> str:
-    """``40000000`` -> ``"40M"``: how `pixel_count` help texts show their default."""
-    return f"{n / 1e6:g}M"
+    """``40000000`` -> ``"40M"``: how `pixel_count` help texts show their default (the plain number when a short
+    form would not read back as exactly ``n``)."""
+    short = f"{n / 1e6:g}M"
+    try:
+        return short if pixel_count(short) == n else str(n)
+    except argparse.ArgumentTypeError:  # rounded to a fraction of a pixel
+        return str(n)
 
 
 def field_default(f: dataclasses.Field) -> Any:

@@ -34,8 +34,8 @@ FOLDER_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral
 _PREFIX = {"train": ("Training",), "publictest": ("PublicTest",), "privatetest": ("PrivateTest",),
            "test": ("PublicTest", "PrivateTest")}
 _USAGE = {"Training": "train", "PublicTest": "publictest", "PrivateTest": "privatetest"}
-_ANY_PREFIX = tuple(p + "_" for p in _USAGE)
-NAME_UNKNOWN = "file name without a split prefix"
+NAME_UNKNOWN = "file name without its folder's split prefix"
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _FIX = ("pass the folder that holds train/ and test/ (the Kaggle image-folder release), a folder with fer2013.csv, "
         "or the folder with the fer2013 .tar.gz")
 
@@ -45,10 +45,8 @@ def cache_dir() -> Path:
 
 
 def _unpack(archive: Path) -> Path:
-    """Unpack ``archive`` once (keyed by name, size and modification time: a replaced archive unpacks anew) into the
-    cache; returns the folder holding train/ test/."""
-    st = archive.stat()
-    key = hashlib.sha256(f"{archive.name}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    """Unpack ``archive`` once (keyed by name + size) into the cache; returns the folder holding train/ test/."""
+    key = hashlib.sha256(f"{archive.name}:{archive.stat().st_size}".encode()).hexdigest()[:12]
     dest = cache_dir() / f"fer2013-{key}"
     done = dest / ".complete"
     if not done.is_file():
@@ -121,18 +119,19 @@ class FER2013(Benchmark):
         unknown = sorted(p.name for p in top.iterdir() if p.is_dir() and p.name.lower() not in FOLDER_NAMES)
         for name in unknown:
             report.skip(R.UNKNOWN_LABEL, str(top / name), f"class folder {name!r} is not one of {list(FOLDER_NAMES)}")
+        belongs = ("Training_",) if top.name == "train" else ("PublicTest_", "PrivateTest_")
         n = 0
         for idx, folder in enumerate(FOLDER_NAMES):
             d = top / folder
             if not d.is_dir():
                 continue
             for f in sorted(d.iterdir()):
-                if not f.is_file() or f.name.startswith("."):
-                    continue
+                if not f.is_file() or f.suffix.lower() not in _IMAGE_SUFFIXES:
+                    continue  # Thumbs.db, a README: not samples, never an error even under strict
                 if not f.name.startswith(tuple(p + "_" for p in _PREFIX[split])):
-                    if not f.name.startswith(_ANY_PREFIX):  # another split's file is the protocol, not a skip
-                        report.skip(NAME_UNKNOWN, str(f), f"the name starts with none of {list(_ANY_PREFIX)}, so "
-                                    "its split is unknown; rename it (e.g. Training_<n>.jpg) or move it out")
+                    if not f.name.startswith(belongs):  # test/ also holds the other test split: that is no skip
+                        report.skip(NAME_UNKNOWN, str(f), f"{top.name}/ holds {' or '.join(belongs)}* images, so "
+                                    "this one's split is unknown; rename it or move it to the right folder")
                     continue
                 n += 1
                 # keyed by class folder and name: the Kaggle folder release reuses two names across folders
