@@ -46,9 +46,11 @@ def test_traced_inference_matches_the_training_network(batch, flip_tta):
 
 
 def _traced_then_eager(net: ExpressionNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`predict` through the trace, then with the trace dropped (the eager path of the same fused network)."""
+    """`predict` face by face through the trace (only one face takes it), then the batch with the trace dropped
+    (the eager path of the same fused network)."""
+    assert "_traced" in net.__dict__
     with torch.inference_mode():
-        traced = [net.predict(x) for _ in range(3)][-1]
+        traced = torch.cat([[net.predict(x[i : i + 1]) for _ in range(3)][-1] for i in range(len(x))])
         net.__dict__.pop("_traced")
         return traced, net.predict(x)
 
@@ -86,19 +88,39 @@ def test_a_failed_trace_falls_back_to_eager(monkeypatch, caplog):
 
 def test_a_graph_that_differs_from_eager_is_not_adopted(monkeypatch, caplog):
     caplog.set_level("INFO", logger="emollama.faces._expression_torch")
-    real = torch.jit.optimize_for_inference
+    real = torch.jit.freeze
 
     def drifting(mod):
+        frozen = real(mod)
+
         class Off(torch.nn.Module):  # what a miscompiled graph would do
             def forward(self, x):
-                return mod(x) + 1e-2
+                return frozen(x) + 1e-2
 
-        real(mod)
         return Off()
 
-    monkeypatch.setattr(torch.jit, "optimize_for_inference", drifting)
+    monkeypatch.setattr(torch.jit, "freeze", drifting)
     net = _trained_like(TINY).fuse_for_inference()
     assert "_traced" not in net.__dict__ and "differs from eager" in caplog.text
+    assert not torch.jit.onednn_fusion_enabled()  # the process-wide switch is back as it was
+
+
+def test_only_one_face_goes_through_the_trace_and_a_failing_trace_is_dropped(caplog):
+    net = _trained_like(TINY).fuse_for_inference()
+    calls = []
+
+    def broken(views):
+        calls.append(views.shape[0])
+        raise RuntimeError("oneDNN says no")
+
+    object.__setattr__(net, "_traced", broken)
+    x = to_tensor(_crops(3, seed=8))
+    with torch.inference_mode():
+        many = net.predict(x)  # a batch of faces: eager, the trace is not called
+        assert calls == [] and "_traced" in net.__dict__
+        one = net.predict(x[:1])  # one face: the trace fails, is dropped, eager answers
+    assert calls == [2] and "_traced" not in net.__dict__ and "running eager" in caplog.text
+    torch.testing.assert_close(one, many[:1], rtol=1e-4, atol=1e-5)
 
 
 def test_changing_the_module_drops_the_stale_trace():
