@@ -105,6 +105,22 @@ def test_a_graph_that_differs_from_eager_is_not_adopted(monkeypatch, caplog):
     assert not torch.jit.onednn_fusion_enabled()  # the process-wide switch is back as it was
 
 
+def test_without_onednn_graph_the_packed_trace_is_used(monkeypatch, caplog):
+    caplog.set_level("INFO", logger="emollama.faces._expression_torch")
+    real = torch.jit.enable_onednn_fusion
+
+    def picky(on: bool) -> None:
+        if on:
+            raise RuntimeError("no oneDNN Graph on this CPU")
+        real(on)
+
+    monkeypatch.setattr(torch.jit, "enable_onednn_fusion", picky)
+    net = _trained_like(TINY).fuse_for_inference()
+    assert "oneDNN Graph unavailable" in caplog.text and "running eager" not in caplog.text
+    traced, eager = _traced_then_eager(net, to_tensor(_crops(4, seed=9)))
+    torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
+
+
 def test_only_one_face_goes_through_the_trace_and_a_failing_trace_is_dropped(caplog):
     net = _trained_like(TINY).fuse_for_inference()
     calls = []

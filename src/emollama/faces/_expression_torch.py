@@ -71,32 +71,43 @@ class ExpressionNet(nn.Module):
     def _trace(self) -> None:
         """Compile the one-face input (the crop and its mirror image: batch 2; batch 1 without flip TTA) ahead of
         time for `predict`: a frozen TorchScript trace whose convolutions, adds and ReLUs oneDNN Graph fuses, on
-        weights packed once (eager repacks them at every call, 85 % of its time). Bench P7 times it against eager,
-        interleaved. Other batch sizes stay eager (offline scoring; a fused plan is built per input shape).
+        weights packed once (eager repacks them at every call, 85 % of its time); where that fails, the same trace
+        with oneDNN's packed convolutions only. Bench P7 times it against eager, interleaved. Other batch sizes stay
+        eager (offline scoring; a compiled plan is built per input shape).
 
         TorchScript is deprecated in torch 2.13 but the only ahead-of-time path without a C++ toolchain or a compile
-        pause at load (`torch.compile`). The fused graph is adopted only if it matches eager to 1e-4 after its
-        profiling runs; where anything fails, `predict` stays eager: the same numbers, slower."""
+        pause at load (`torch.compile`). A graph is adopted only if it matches eager to 1e-4 after its profiling
+        runs; where both fail, `predict` stays eager: the same numbers, slower."""
         x = torch.rand(2 if self.cfg.flip_tta else 1, 1, self.cfg.size, self.cfg.size)
         x = x.contiguous(memory_format=torch.channels_last)
-        try:
-            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-                warnings.simplefilter("ignore", DeprecationWarning)  # users cannot act on it; the fallback can
-                was = torch.jit.onednn_fusion_enabled()
-                torch.jit.enable_onednn_fusion(True)  # process-wide: on only while this graph is profiled and fused
-                try:
-                    traced = torch.jit.freeze(torch.jit.trace(self, x))
-                    want = self(x)
-                    # the first calls profile the graph and the next run the fused plan: all must equal eager
-                    worst = max(float((traced(x) - want).abs().max()) for _ in range(3))
-                finally:
-                    torch.jit.enable_onednn_fusion(was)
-            if not worst <= 1e-4:
-                raise RuntimeError(f"the fused graph differs from eager by {worst:.2g}")
-        except Exception as e:  # noqa: BLE001 - any failure of an optional speed-up keeps the eager path
-            log.info("expression network: TorchScript trace unavailable (%s); running eager", e)
+        for fuse in (True, False):
+            try:
+                traced = self._compiled(x, fuse)
+            except Exception as e:  # noqa: BLE001 - any failure of an optional speed-up: the next way, or eager
+                log.info("expression network: %s unavailable (%s)", "oneDNN Graph" if fuse else "TorchScript", e)
+                continue
+            object.__setattr__(self, "_traced", traced)  # not a submodule: stays out of state_dict and .to()
             return
-        object.__setattr__(self, "_traced", traced)  # not a submodule: stays out of state_dict and .to()
+        log.info("expression network: running eager")
+
+    def _compiled(self, x: torch.Tensor, fuse: bool) -> torch.jit.ScriptModule:
+        """The frozen trace of `forward` on ``x``'s shape, checked against eager; raises when it differs."""
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore", DeprecationWarning)  # users cannot act on it; the fallback can
+            was = torch.jit.onednn_fusion_enabled()
+            torch.jit.enable_onednn_fusion(fuse)  # process-wide: set only while this graph is profiled and compiled
+            try:
+                traced = torch.jit.freeze(torch.jit.trace(self, x))
+                if not fuse:
+                    traced = torch.jit.optimize_for_inference(traced)
+                want = self(x)
+                # the first calls profile the graph and the next run the compiled plan: all must equal eager
+                worst = max(float((traced(x) - want).abs().max()) for _ in range(3))
+            finally:
+                torch.jit.enable_onednn_fusion(was)
+        if not worst <= 1e-4:
+            raise RuntimeError(f"the compiled graph differs from eager by {worst:.2g}")
+        return traced
 
     def _drop_trace(self) -> None:
         """Forget the trace: it holds a frozen copy of the weights, so any change to the module must drop it."""
