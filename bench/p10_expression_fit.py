@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, fer2013_missing, machine_info, write_json  # noqa: E402
 from p9_expression_augment import load_crops  # noqa: E402
 
 WEIGHTS = "src/emollama/resources/expression/emonet_fer2013.safetensors"
@@ -43,7 +43,7 @@ def score(weights: Path, root: str) -> dict:
     from emollama.training.expression.loop import predict_logits
     from emollama.training.expression.run import ExpressionRecipe, split_val
 
-    net, cfg, _ = load_network(weights)
+    net, cfg, _ = load_network(weights, trace=False)  # batch scoring: no one-face compiled path
     train, _ = load_crops(root, workers=2, net=cfg)
     fit, val = split_val(train.labels, ExpressionRecipe(root=Path(".")).val_fraction, 0)  # the recipe's split, seed
     splits = {"fit": (train.crops[fit], train.labels[fit]), "val": (train.crops[val], train.labels[val])}
@@ -64,8 +64,7 @@ def main() -> int:
                          "97c7961-recipe model; 471045e has the f19cc63-recipe one, 3e22dba the strong-augmentation "
                          "one)")
     args = ap.parse_args()
-    if not Path(args.root).exists():
-        print(f"p10 skipped: needs FER2013 at {args.root}")
+    if fer2013_missing(args.root, "p10"):
         return 0
     import torch
 

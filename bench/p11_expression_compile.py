@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, fer2013_missing, machine_info, metrics_rows, write_json  # noqa: E402
 from p9_expression_augment import load_crops  # noqa: E402
 
 
@@ -34,8 +34,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "p11_expression_compile"),
                     help="run folders of the two variants (removed first: each run starts from nothing)")
     args = ap.parse_args()
-    if not Path(args.root).exists():
-        print(f"p11 skipped: needs FER2013 at {args.root}")
+    if fer2013_missing(args.root, "p11"):
         return 0
     from emollama.training.expression.loop import LoopConfig, resolve_compile, resolve_precision, train_loop
     from emollama.training.expression.run import ExpressionRecipe, keep_freed_memory, split_val

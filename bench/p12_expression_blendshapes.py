@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, ROOT, machine_info, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, fer2013_missing, machine_info, write_json  # noqa: E402
 
 CACHE = ROOT / "runs" / "expression_fer2013" / "blendshapes"
 PHOTOS = {"astronaut": "happiness", "feat_surprise": "surprise", "feat_happy": "happiness",
@@ -151,8 +151,7 @@ def main() -> int:
     ap.add_argument("--root", default=str(FER2013), help="FER2013 folder")
     ap.add_argument("--workers", type=int, default=2, help="analyzer processes (1 torch thread each)")
     args = ap.parse_args()
-    if not Path(args.root).exists():
-        print(f"p12 skipped: needs FER2013 at {args.root}")
+    if fer2013_missing(args.root, "p12"):
         return 0
     import torch
 

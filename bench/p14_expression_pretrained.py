@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, fer2013_missing, machine_info, metrics_rows, write_json  # noqa: E402
 
 
 def _ms_batch1(nets: dict, rounds: int = 400) -> dict[str, float]:
@@ -65,8 +65,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "p14_expression_pretrained"),
                     help="run folders of the two variants (removed first: each run starts from nothing)")
     args = ap.parse_args()
-    if not Path(args.root).exists():
-        print(f"p14 skipped: needs FER2013 at {args.root}")
+    if fer2013_missing(args.root, "p14"):
         return 0
     from emollama import assets
     from emollama.faces._expression_torch import ExpressionNet

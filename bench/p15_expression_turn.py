@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     RESULTS,
     add_publictest_args,
+    fer2013_missing,
     machine_info,
     parse_candidates,
     publictest_in_seeded_order,
@@ -70,8 +71,7 @@ def main() -> int:
     add_publictest_args(ap)
     args = ap.parse_args()
     candidates = parse_candidates(args.candidate, ("shipped",), "p15")
-    if not Path(args.root).exists():
-        print(f"p15 skipped: needs FER2013 at {args.root}")
+    if fer2013_missing(args.root, "p15"):
         return 0
     import torch
 

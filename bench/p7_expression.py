@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, ROOT, machine_info  # noqa: E402
+from common import FER2013, RESULTS, ROOT, fer2013_missing, machine_info  # noqa: E402
 
 LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 FOLDER = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
@@ -124,8 +124,7 @@ def main() -> int:
     args = ap.parse_args()
     from emollama.data.benchmarks.fer2013 import resolve_root
 
-    if not Path(args.root).exists():
-        print(f"p7 skipped: FER2013 is not at {args.root} (pass --root; see docs/expression_model.md)")
+    if fer2013_missing(args.root, "p7"):
         return 0
     base = resolve_root(Path(args.root))
     paths = sorted(str(p) for p in base.glob("test/*/PublicTest_*.jpg"))

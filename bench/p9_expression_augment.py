@@ -27,7 +27,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FER2013, RESULTS, ROOT, machine_info, metrics_rows, write_json  # noqa: E402
+from common import FER2013, RESULTS, ROOT, fer2013_missing, machine_info, metrics_rows, write_json  # noqa: E402
 
 RUN = ROOT / "runs" / "expression_fer2013"
 
@@ -87,8 +87,7 @@ def main() -> int:
     if args.child:
         child(args.child[0], args.root, args.epochs, Path(args.child[1]))
         return 0
-    if not Path(args.root).exists():
-        print(f"p9 skipped: needs FER2013 at {args.root}")
+    if fer2013_missing(args.root, "p9"):
         return 0
     import shutil
 

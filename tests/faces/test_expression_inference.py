@@ -69,6 +69,9 @@ def test_loading_inside_inference_mode_still_traces(tmp_path):
         net, _, _ = load_network(path)
         out = net.predict(to_tensor(_crops(2, seed=3)))
     assert "_traced" in net.__dict__ and torch.isfinite(out).all()
+    batch_only, _, _ = load_network(path, trace=False)  # offline scoring compiles nothing
+    assert "_traced" not in batch_only.__dict__
+    torch.testing.assert_close(batch_only.predict(to_tensor(_crops(2, seed=3))).detach(), out, rtol=1e-4, atol=1e-5)
 
 
 def test_a_failed_trace_falls_back_to_eager(monkeypatch, caplog):

@@ -213,12 +213,13 @@ def read_header(path: Path) -> tuple[ExpressionNetConfig, dict[str, str]]:
     return ExpressionNetConfig.from_json(meta["config"]), meta
 
 
-def load_network(path: Path) -> tuple[ExpressionNet, ExpressionNetConfig, dict[str, str]]:
-    """(network in eval mode, float32, its config, the file's metadata) from a safetensors file."""
+def load_network(path: Path, trace: bool = True) -> tuple[ExpressionNet, ExpressionNetConfig, dict[str, str]]:
+    """(network in eval mode, float32, its config, the file's metadata) from a safetensors file; ``trace=False``
+    for callers that only score batches, which never take the compiled one-face path (`ExpressionNet._trace`)."""
     from safetensors.torch import load_file
 
     cfg, meta = read_header(path)
     net = ExpressionNet(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     net.load_state_dict(state)
-    return net.fuse_for_inference(), cfg, meta
+    return net.fuse_for_inference(trace), cfg, meta

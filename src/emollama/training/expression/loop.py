@@ -253,7 +253,7 @@ def calibrate_and_export(net: ExpressionNet, path: Path, val: tuple[np.ndarray, 
     """
     temperature = fit_temperature(predict_logits(net, val[0]), val[1])
     save_network(net, path, {**metadata, "temperature": f"{temperature:.6f}"})
-    shipped, _, _ = load_network(path)
+    shipped, _, _ = load_network(path, trace=False)  # batches only: the one-face compiled path is unused
     result: dict = {"temperature": round(temperature, 4)}
     for name, (crops, labels) in {"val": val, **reports}.items():
         logits = predict_logits(shipped, crops)
