@@ -103,7 +103,7 @@ def network_ms(crops: int = 300) -> dict:
     t0 = time.perf_counter()
     traced.load()
     load_s = time.perf_counter() - t0
-    eager.load().__dict__.pop("_traced", None)  # the same weights, eager forward
+    eager.load()._drop_trace()  # the same weights, eager forward
     net = no_mirror.load()
     net.cfg = replace(net.cfg, flip_tta=False)
     net._drop_trace()

@@ -51,9 +51,10 @@ class ExpressionNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cin, len(cfg.labels)))
 
     def fuse_for_inference(self, trace: bool = True) -> ExpressionNet:
-        """Fold every BatchNorm into its convolution and switch to channels-last (eval only; the eager network alone
-        went from 4.0 to 2.8 ms at batch 1 on 2 threads, logits equal to ~1e-7). With ``trace``, `predict` then
-        runs a frozen TorchScript trace of `forward` (`_trace`), until the module is changed (`_drop_trace`)."""
+        """Fold every BatchNorm into its convolution and switch to channels-last (eval only; the logits stay those of
+        the training network, to the 1e-5 that tests/faces/test_expression_inference.py asserts). With ``trace``,
+        `predict` then runs a frozen TorchScript trace of `forward` (`_trace`), until the module is changed
+        (`_drop_trace`)."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
         self.eval()
@@ -71,7 +72,7 @@ class ExpressionNet(nn.Module):
     def _trace(self) -> None:
         """Compile the one-face input (the crop and its mirror image: batch 2; batch 1 without flip TTA) ahead of
         time for `predict`: a frozen TorchScript trace whose convolutions, adds and ReLUs oneDNN Graph fuses, on
-        weights packed once (eager repacks them at every call, 85 % of its time); where that fails, the same trace
+        weights packed once (eager repacks them at every call); where that fails, the same trace
         with oneDNN's packed convolutions only. Bench P7 times it against eager, interleaved. Other batch sizes stay
         eager (offline scoring; a compiled plan is built per input shape).
 
